@@ -1,0 +1,148 @@
+"""The ``cds-backpain`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ._errors import InvalidInputError, KnowledgeError
+
+NOW_HELP = "Evaluation instant (ISO 8601, e.g. 2026-06-01T12:00:00Z); default: now."
+
+
+def _dump(obj: object) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False)
+
+
+@click.group()
+@click.version_option(package_name="cds-backpain")
+def main() -> None:
+    """Clinical decision support for low back pain in runners (FHIR R4 in, CDS Hooks cards out)."""
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--now", default=None, help=NOW_HELP)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "cards", "fhir"]),
+    default="json",
+    help="json: the whole evaluation; cards: the CDS Hooks cards; fhir: the FHIR Bundle.",
+)
+@click.option(
+    "--engine", type=click.Choice(["durable", "reference"]), default=None, help="Rules engine."
+)
+def evaluate(path: Path, now: str | None, fmt: str, engine: str | None) -> None:
+    """Evaluate one patient's FHIR R4 data (Bundle, resource or JSON array) at PATH."""
+    from .evaluate import evaluate as run
+
+    try:
+        ev = run(path.read_bytes(), now=now, engine=engine)
+    except InvalidInputError as exc:
+        click.echo(_dump(exc.outcome))
+        sys.exit(2)
+    except ValueError as exc:  # a malformed --now
+        raise click.BadParameter(str(exc), param_hint="--now") from None
+    if fmt == "cards":
+        click.echo(_dump({"cards": list(ev.cards)}))
+    elif fmt == "fhir":
+        click.echo(_dump(ev.bundle))
+    else:
+        click.echo(_dump(ev.to_json()))
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Examples directory (default: the bundled fhir_examples).",
+)
+@click.option("--now", default=None, help="Override each example's evaluation instant.")
+@click.option("--engine", type=click.Choice(["durable", "reference"]), default=None)
+def examples(directory: Path | None, now: str | None, engine: str | None) -> None:
+    """Evaluate the bundled clinical examples and compare each with its expected outcome."""
+    from .evaluate import evaluate as run
+    from .examples import load_examples, mismatches
+
+    failed = 0
+    rows = load_examples(directory)
+    for ex in rows:
+        try:
+            ev = run(ex.path.read_bytes(), now=now or ex.now, engine=engine)
+        except InvalidInputError as exc:
+            failed += 1
+            click.echo(f"FAIL {ex.name}: invalid input: {exc}")
+            continue
+        problems = mismatches(ex, ev) if ex.expected else []
+        failed += bool(problems)
+        mark = "ok  " if not problems else "FAIL"
+        head = f"{ev.urgency or '-':9} {ev.imaging:10}"
+        summaries = "; ".join(c.summary for c in ev.conclusions[:2]) or "no recommendation"
+        click.echo(f"{mark} {ex.name:45} {head} {summaries}")
+        for p in problems:
+            click.echo(f"       - {p}")
+    click.echo(
+        f"{len(rows) - failed} of {len(rows)} examples as expected (engine: {engine or 'default'})"
+    )
+    sys.exit(1 if failed else 0)
+
+
+@main.group()
+def knowledge() -> None:
+    """Inspect and verify the knowledge base."""
+
+
+@knowledge.command()
+def verify() -> None:
+    """Load and verify knowledge/: schemas, value sets, quotes, digests, engine limits."""
+    from .kb.loader import load_knowledge
+    from .kb.provenance import verify_span
+
+    try:
+        kb = load_knowledge()
+    except KnowledgeError as exc:
+        click.echo(f"knowledge verification FAILED ({len(exc.problems)} problems):")
+        for p in exc.problems:
+            click.echo(f"  - {p}")
+        sys.exit(1)
+    root = Path(kb.root)
+    spans = [s for ss in kb.spans.values() for s in ss]
+    bad = [s for s in spans if not verify_span(s, (root / "sources" / s.source).read_bytes())]
+    if bad:
+        click.echo(f"knowledge verification FAILED: {len(bad)} spans do not resolve")
+        sys.exit(1)
+    recs = [r for r in kb.rules.values() if r.recommend]
+    click.echo(f"knowledge {kb.version} at {root}")
+    click.echo(f"  digest            {kb.digest}")
+    click.echo(f"  source documents  {len(kb.sources)} (sha256 verified)")
+    click.echo(f"  quotes            {len(spans)} resolved to offsets and re-checked")
+    click.echo(f"  guidelines        {len(kb.guidelines)}")
+    click.echo(f"  parameters        {len(kb.parameters)}")
+    click.echo(f"  value sets        {len(kb.valuesets.concepts)} concepts")
+    click.echo(
+        f"  rules             {len(kb.rules)} ({len(recs)} recommendations, "
+        f"{sum(1 for r in recs if r.recommend and r.recommend.red_flag)} red flags)"
+    )
+    click.echo(f"  compiled digest   {kb.compiled.digest}")
+    click.echo("knowledge verified")
+
+
+def _register_optional() -> None:
+    try:
+        from .service.commands import feedback_command, serve_command
+    except ImportError:
+        return
+    main.add_command(serve_command, "serve")
+    main.add_command(feedback_command, "feedback")
+
+
+_register_optional()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The loaded, verified knowledge base: what the rest of the package reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..engine.compiled import CompiledRules
+from .models import Guideline, Parameter, Policy, Rule, SourceDocument
+
+if TYPE_CHECKING:
+    from ..results import SourceSpan
+    from .valuesets import ValueSetIndex
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Everything in ``knowledge/``, validated, with provenance resolved and rules compiled."""
+
+    version: str
+    #: sha256 over every knowledge file (path + bytes), in sorted path order.
+    digest: str
+    root: str
+    sources: dict[str, SourceDocument]
+    #: Source file name -> full decoded text (for quotes and offsets).
+    texts: dict[str, str]
+    guidelines: dict[str, Guideline]
+    parameters: dict[str, Parameter]
+    policy: Policy
+    #: Suggestion resource templates (knowledge/templates.yaml), name -> FHIR JSON dict.
+    templates: dict[str, dict[str, Any]]
+    valuesets: ValueSetIndex
+    #: Rules in load order (file name order, then order in file); id -> Rule.
+    rules: dict[str, Rule]
+    #: Rule id -> domain (the rule file's ``domain``).
+    domains: dict[str, str]
+    #: Rule id -> resolved source spans of its quotes, in the rule's provenance order.
+    spans: dict[str, tuple[SourceSpan, ...]]
+    compiled: CompiledRules
+    #: Concept key -> human label (from value sets, or the rule title for derived concepts).
+    labels: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,329 @@
+"""Pydantic models of the knowledge files: rules, guidelines, parameters, sources.
+
+A rule file (``knowledge/rules/*.yaml``)::
+
+    domain: cauda_equina
+    title: Cauda equina syndrome
+    rules:
+      - id: ces-sphincter
+        title: Bladder or bowel disturbance
+        description: What the rule concludes, in words (shown in the catalog).
+        when:
+          all:                                  # every pattern must match
+            - finding: [urinary_retention, fecal_incontinence]
+            - patient: {age: {ge: $adult_min_age}}
+          any:                                  # at least one branch
+            - finding: saddle_anesthesia
+            - all: [{finding: sciatica, laterality: left}, {finding: sciatica, laterality: right}]
+          none:                                 # no current positive fact of these concepts
+            - finding: sciatica
+        conclude: ces_suspected                 # derived concept (defaults to the rule id)
+        recommend: {...}                        # makes the rule a recommendation (see Recommend)
+        provenance:
+          - guideline: acp-2011-table2
+          - source: 000_3fdf5a4f530aa6ea.txt
+            quote: exact text that occurs in the source document
+
+A pattern names one fact kind (``patient``, ``finding``, ``measure``, ``med``,
+``order``, ``conclusion``) with its concept key or a list of keys (``patient`` takes
+a mapping of tests instead), plus attribute tests. A test value is a scalar
+(equality), a list (membership) or a mapping ``{op: value}`` with ``op`` in
+eq, ne, lt, le, gt, ge, in. ``$name`` refers to ``knowledge/parameters.yaml``.
+Defaults: a ``finding`` pattern means present and active, a ``med`` pattern means a
+current course, unless the pattern says otherwise (``status: [active, history]``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Category = Literal[
+    "muscle_strain",
+    "disc_radiculopathy",
+    "spinal_stenosis",
+    "fracture",
+    "stress_fracture",
+    "cauda_equina",
+    "malignancy",
+    "infection",
+    "neuro_deficit",
+    "imaging",
+    "medication_safety",
+    "alternative_diagnosis",
+]
+Urgency = Literal["self_care", "routine", "urgent", "emergency"]
+Imaging = Literal["none", "xray", "mri", "urgent_mri", "ct"]
+Rating = Literal["appropriate", "not-appropriate", "no-criteria-apply"]
+
+URGENCY_ORDER: tuple[str, ...] = ("self_care", "routine", "urgent", "emergency")
+IMAGING_ORDER: tuple[str, ...] = ("none", "xray", "mri", "ct", "urgent_mri")
+
+PATTERN_KINDS = ("patient", "finding", "measure", "med", "order", "conclusion")
+OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in")
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+RULE_ID_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
+
+Scalar = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Test(_Strict):
+    """One attribute test: ``attribute op value`` (value may be a ``$parameter``)."""
+
+    attribute: str
+    op: Literal["eq", "ne", "lt", "le", "gt", "ge", "in"]
+    value: Scalar | tuple[Scalar, ...]
+
+
+def _parse_tests(attribute: str, spec: Any) -> list[Test]:
+    if isinstance(spec, dict):
+        if not spec:
+            raise ValueError(f"empty test for {attribute!r}")
+        out = []
+        for op, value in spec.items():
+            if op not in OPS:
+                raise ValueError(f"unknown operator {op!r} for {attribute!r} (use one of {OPS})")
+            if op == "in":
+                if not isinstance(value, list) or not value:
+                    raise ValueError(f"'in' for {attribute!r} needs a non-empty list")
+                value = tuple(value)
+            out.append(Test(attribute=attribute, op=op, value=value))
+        return out
+    if isinstance(spec, list):
+        if not spec:
+            raise ValueError(f"empty list for {attribute!r}")
+        return [Test(attribute=attribute, op="in", value=tuple(spec))]
+    return [Test(attribute=attribute, op="eq", value=spec)]
+
+
+class Pattern(_Strict):
+    """A condition on one fact: its kind, concept key(s) and attribute tests."""
+
+    kind: Literal["patient", "finding", "measure", "med", "order", "conclusion"]
+    concepts: tuple[str, ...] = ()
+    tests: tuple[Test, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "kind" in data:
+            return data
+        kinds = [k for k in PATTERN_KINDS if k in data]
+        if len(kinds) != 1:
+            raise ValueError(f"a pattern names exactly one of {PATTERN_KINDS}, got {sorted(data)}")
+        kind = kinds[0]
+        head = data[kind]
+        tests: list[Test] = []
+        concepts: tuple[str, ...] = ()
+        if kind == "patient":
+            if not isinstance(head, dict) or not head:
+                raise ValueError(
+                    "'patient' takes a mapping of attribute tests, e.g. {age: {ge: 16}}"
+                )
+            for attr, spec in head.items():
+                tests.extend(_parse_tests(attr, spec))
+        else:
+            concepts = tuple(head) if isinstance(head, list) else (head,)
+            if not concepts or not all(isinstance(c, str) for c in concepts):
+                raise ValueError(f"'{kind}' takes a concept key or a list of keys")
+        for attr, spec in data.items():
+            if attr != kind:
+                tests.extend(_parse_tests(attr, spec))
+        return {"kind": kind, "concepts": concepts, "tests": tuple(tests)}
+
+    @field_validator("concepts")
+    @classmethod
+    def _keys(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for c in v:
+            if not KEY_RE.match(c):
+                raise ValueError(f"concept key {c!r} must be snake_case")
+        return v
+
+
+class Branch(_Strict):
+    """One alternative of an ``any`` clause: a conjunction of patterns."""
+
+    patterns: tuple[Pattern, ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "patterns" not in data:
+            if set(data) == {"all"}:
+                return {"patterns": data["all"]}
+            return {"patterns": [data]}
+        return data
+
+
+class AbsentPattern(_Strict):
+    """A ``none`` entry: no current positive fact of this kind and concept exists."""
+
+    kind: Literal["finding", "measure", "med", "order"]
+    concepts: tuple[str, ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" not in data:
+            kinds = [k for k in ("finding", "measure", "med", "order") if k in data]
+            if len(kinds) != 1 or len(data) != 1:
+                raise ValueError(
+                    "a 'none' entry is {finding|measure|med|order: key-or-list} and nothing else "
+                    "(absence of derived conclusions is expressed with recommend.unless)"
+                )
+            head = data[kinds[0]]
+            return {
+                "kind": kinds[0],
+                "concepts": tuple(head) if isinstance(head, list) else (head,),
+            }
+        return data
+
+
+class When(_Strict):
+    all: tuple[Pattern, ...] = ()
+    any: tuple[Branch, ...] = ()
+    none: tuple[AbsentPattern, ...] = ()
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> When:
+        if not self.all and not self.any:
+            raise ValueError("'when' needs at least one 'all' pattern or 'any' branch")
+        return self
+
+
+class SourceQuote(_Strict):
+    """A passage of a source document, given by its exact text."""
+
+    source: str
+    quote: str = Field(min_length=12)
+    #: Which occurrence (1-based) when the quote occurs more than once.
+    occurrence: int | None = None
+
+
+class GuidelineRef(_Strict):
+    guideline: str
+
+
+ProvenanceRef = SourceQuote | GuidelineRef
+
+
+class Suggestion(_Strict):
+    """A suggestion a clinician can accept on the card (a FHIR resource to create)."""
+
+    label: str
+    #: Name of a resource template in knowledge/templates.yaml.
+    template: str
+    recommended: bool = False
+
+
+class Recommend(_Strict):
+    """What a recommendation rule tells the clinician."""
+
+    category: Category
+    urgency: Urgency
+    imaging: Imaging = "none"
+    red_flag: bool = False
+    #: Self-care / keep-running advice: never shown beside a red flag.
+    self_care: bool = False
+    summary: str = Field(min_length=10, max_length=139)
+    advice: tuple[str, ...] = ()
+    #: Dropped when any of these concepts was concluded or found (stratified negation,
+    #: applied after forward chaining).
+    unless: tuple[str, ...] = ()
+    suggestions: tuple[Suggestion, ...] = ()
+    #: For imaging-order ratings: the rating this rule gives to matching draft orders.
+    rating: Rating | None = None
+
+
+class Rule(_Strict):
+    id: str
+    title: str = Field(min_length=3)
+    description: str = Field(min_length=10)
+    when: When
+    conclude: str | None = None
+    recommend: Recommend | None = None
+    provenance: tuple[ProvenanceRef, ...] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not RULE_ID_RE.match(v):
+            raise ValueError(f"rule id {v!r} must be lower-case letters, digits, '.', '-', '_'")
+        return v
+
+    @property
+    def concept(self) -> str:
+        """The concept this rule asserts when it fires."""
+        return self.conclude or self.id.replace("-", "_").replace(".", "_")
+
+
+class RuleFile(_Strict):
+    domain: str
+    title: str
+    rules: tuple[Rule, ...] = Field(min_length=1)
+
+
+class Guideline(_Strict):
+    id: str
+    #: A paraphrase of the statement, never the guideline's own words.
+    statement: str = Field(min_length=10)
+    citation: str = Field(min_length=5)
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("url must be absolute http(s)")
+        return v
+
+
+class GuidelineFile(_Strict):
+    guidelines: tuple[Guideline, ...]
+
+
+class Parameter(_Strict):
+    value: int | float | str
+    unit: str | None = None
+    description: str
+    basis: tuple[str, ...] = Field(default=(), description="guideline ids")
+    alternatives: str | None = None
+
+
+class ParameterFile(_Strict):
+    parameters: dict[str, Parameter]
+
+
+class SourceDocument(_Strict):
+    file: str
+    title: str
+    publisher: str
+    date: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    url: str | None = None
+
+
+class SourceManifest(_Strict):
+    sources: tuple[SourceDocument, ...]
+
+
+class Policy(_Strict):
+    """Conflict resolution applied after forward chaining (knowledge/policy.yaml)."""
+
+    #: Recommendations flagged self_care are removed whenever any red flag is present.
+    suppress_self_care_beside_red_flag: Literal[True] = True
+    #: When several ratings apply to one order, the first in this list wins.
+    rating_precedence: tuple[Rating, ...] = ("appropriate", "not-appropriate", "no-criteria-apply")
+    #: Card indicator per urgency.
+    indicator: dict[Urgency, Literal["info", "warning", "critical"]] = {
+        "emergency": "critical",
+        "urgent": "critical",
+        "routine": "warning",
+        "self_care": "info",
+    }

@@ -1,0 +1,169 @@
+"""From engine firings to recommendations: derivations, suppression, evidence, provenance.
+
+This stage runs after forward chaining and is shared by both engines, so it cannot
+make them disagree. It applies, in order:
+
+1. ``recommend.unless``: a recommendation is dropped when any concept it names was
+   concluded or found (stratified negation over the finished fixpoint);
+2. the safety policy: when any red flag stands, self-care advice and
+   "not appropriate" imaging ratings are removed (non-negotiable, not configurable);
+3. evidence: the input resources of every fact the derivation rests on, followed
+   transitively through the conclusions it used;
+4. ratings of draft imaging orders by the policy's precedence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .engine.compiled import Firings
+from .engine.prepare import counts_as_positive
+from .facts import Fact
+from .kb.knowledge import Knowledge
+from .results import (
+    Conclusion,
+    Derivation,
+    GuidelineCitation,
+    Provenance,
+    SuggestionOut,
+    imaging_rank,
+    urgency_rank,
+)
+
+
+def _support_label(key: str, facts: Sequence[Fact]) -> list[str]:
+    if key.startswith("f"):
+        return list(facts[int(key[1:])].resources()) or [f"fact:{facts[int(key[1:])].concept}"]
+    if key.startswith("c:"):
+        return [f"conclusion:{key[2:]}"]
+    return [f"absent:{key[2:]}"]
+
+
+def derivations(
+    knowledge: Knowledge, facts: Sequence[Fact], firings: Firings
+) -> tuple[Derivation, ...]:
+    """One Derivation per fired rule, in knowledge order."""
+    out = []
+    for rule_id, rule in knowledge.rules.items():
+        if rule_id not in firings:
+            continue
+        labels = sorted({lab for k in firings[rule_id] for lab in _support_label(k, facts)})
+        out.append(Derivation(rule=rule_id, concept=rule.concept, support=tuple(labels)))
+    return tuple(out)
+
+
+def _chain(knowledge: Knowledge, firings: Firings, rule_id: str) -> list[str]:
+    """The rule and, transitively, every fired rule whose conclusion it used."""
+    by_concept: dict[str, list[str]] = {}
+    for rid in firings:
+        by_concept.setdefault(knowledge.rules[rid].concept, []).append(rid)
+    order, seen, todo = [], set(), [rule_id]
+    while todo:
+        rid = todo.pop(0)
+        if rid in seen:
+            continue
+        seen.add(rid)
+        order.append(rid)
+        for key in sorted(firings[rid]):
+            if key.startswith("c:"):
+                todo.extend(sorted(by_concept.get(key[2:], ())))
+    return order
+
+
+def _provenance(knowledge: Knowledge, chain: Sequence[str]) -> tuple[Provenance, ...]:
+    items: list[Provenance] = []
+    seen: set[tuple[object, ...]] = set()
+    for rid in chain:
+        spans = iter(knowledge.spans[rid])
+        for ref in knowledge.rules[rid].provenance:
+            if hasattr(ref, "guideline"):
+                g = knowledge.guidelines[ref.guideline]
+                item: Provenance = GuidelineCitation(
+                    guideline=g.id, citation=g.citation, url=g.url, statement=g.statement
+                )
+                k: tuple[object, ...] = ("g", g.id)
+            else:
+                item = next(spans)
+                k = ("s", item.source, item.start, item.end)
+            if k not in seen:
+                seen.add(k)
+                items.append(item)
+    return tuple(items)
+
+
+def resolve(
+    knowledge: Knowledge, facts: Sequence[Fact], firings: Firings
+) -> tuple[tuple[Conclusion, ...], dict[str, str]]:
+    """Recommendations (most urgent first) and the rating of each draft imaging order."""
+    concluded = {knowledge.rules[rid].concept for rid in firings}
+    found = {f.concept for f in facts if f.kind != "patient" and counts_as_positive(f)}
+    present = concluded | found
+
+    candidates = []
+    for rid, rule in knowledge.rules.items():
+        rec = rule.recommend
+        if rec is None or rid not in firings:
+            continue
+        if any(c in present for c in rec.unless):
+            continue
+        candidates.append((rid, rule, rec))
+    if any(rec.red_flag for _, _, rec in candidates):
+        candidates = [
+            (rid, rule, rec)
+            for rid, rule, rec in candidates
+            if not rec.self_care and rec.rating != "not-appropriate"
+        ]
+
+    conclusions = []
+    for rid, _rule, rec in candidates:
+        chain = _chain(knowledge, firings, rid)
+        evidence: set[str] = set()
+        orders: set[str] = set()
+        for r in chain:
+            for key in firings[r]:
+                if key.startswith("f"):
+                    fact = facts[int(key[1:])]
+                    evidence.update(fact.resources())
+                    if fact.kind == "order" and fact.source and r == rid:
+                        orders.add(fact.source)
+        conclusions.append(
+            Conclusion(
+                id=rid,
+                category=rec.category,
+                urgency=rec.urgency,
+                imaging=rec.imaging,
+                red_flag=rec.red_flag,
+                self_care=rec.self_care,
+                summary=rec.summary,
+                advice=rec.advice,
+                rules=tuple(chain),
+                evidence=tuple(sorted(evidence)),
+                provenance=_provenance(knowledge, chain),
+                suggestions=tuple(
+                    SuggestionOut(label=s.label, template=s.template, recommended=s.recommended)
+                    for s in rec.suggestions
+                ),
+                rating=rec.rating,
+                orders=tuple(sorted(orders)) if rec.rating else (),
+            )
+        )
+    conclusions.sort(key=lambda c: (-urgency_rank(c.urgency), not c.red_flag, c.id))
+
+    ratings: dict[str, str] = {}
+    precedence = knowledge.policy.rating_precedence
+    for c in conclusions:
+        for order in c.orders:
+            current = ratings.get(order)
+            if current is None or precedence.index(c.rating) < precedence.index(current):  # type: ignore[arg-type]
+                ratings[order] = c.rating  # type: ignore[assignment]
+    return tuple(conclusions), dict(sorted(ratings.items()))
+
+
+def headline(conclusions: Sequence[Conclusion]) -> tuple[str | None, str]:
+    """Top-level urgency (the highest) and the imaging advice that goes with it."""
+    if not conclusions:
+        return None, "none"
+    top = max(urgency_rank(c.urgency) for c in conclusions)
+    at_top = [c for c in conclusions if urgency_rank(c.urgency) == top]
+    imaging = max((c.imaging for c in at_top), key=imaging_rank)
+    return at_top[0].urgency, imaging

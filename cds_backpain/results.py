@@ -1,0 +1,136 @@
+"""The outputs of an evaluation: conclusions with provenance, cards, FHIR bundle.
+
+``Evaluation.to_json()`` is a stable contract (docs/integration.md)::
+
+    {"urgency", "imaging", "knowledge": {"version", "digest"},
+     "conclusions": [{"id", "category", "urgency", "imaging", "rules", "evidence",
+                      "provenance", ...}],
+     "cards": [...], "bundle": {...}, ...}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .kb.models import IMAGING_ORDER, URGENCY_ORDER, Category, Imaging, Rating, Urgency
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceSpan(_Out):
+    """A passage of a source document: ``text[start:end] == quote`` (code points)."""
+
+    source: str
+    start: int
+    end: int
+    sha256: str
+    quote: str
+    title: str | None = None
+
+
+class GuidelineCitation(_Out):
+    guideline: str
+    citation: str
+    url: str
+    statement: str | None = None
+
+
+Provenance = SourceSpan | GuidelineCitation
+
+
+class SuggestionOut(_Out):
+    label: str
+    template: str
+    recommended: bool = False
+
+
+class Derivation(_Out):
+    """One fired rule: what it concluded and the facts / conclusions it rested on."""
+
+    rule: str
+    concept: str
+    #: Input resources (``Condition/1``), conclusions (``conclusion:x``) and absences
+    #: (``absent:finding:x``) the rule matched.
+    support: tuple[str, ...]
+
+
+class Conclusion(_Out):
+    """A recommendation: what to tell the clinician, why, and on what sources."""
+
+    id: str
+    category: Category
+    urgency: Urgency
+    imaging: Imaging
+    red_flag: bool = False
+    self_care: bool = False
+    summary: str
+    advice: tuple[str, ...] = ()
+    #: Every rule in the derivation, the recommendation rule first.
+    rules: tuple[str, ...]
+    #: Every input resource the derivation rests on.
+    evidence: tuple[str, ...]
+    provenance: tuple[Provenance, ...] = Field(min_length=1)
+    suggestions: tuple[SuggestionOut, ...] = ()
+    rating: Rating | None = None
+    #: Draft orders (``ServiceRequest/x``) the rating applies to.
+    orders: tuple[str, ...] = ()
+
+
+class Issue(_Out):
+    severity: Literal["warning", "information"]
+    code: str
+    diagnostics: str
+    expression: tuple[str, ...] = ()
+
+
+class KnowledgeStamp(_Out):
+    version: str
+    digest: str
+
+
+def urgency_rank(u: str | None) -> int:
+    return -1 if u is None else URGENCY_ORDER.index(u)
+
+
+def imaging_rank(i: str) -> int:
+    return IMAGING_ORDER.index(i)
+
+
+class Evaluation(_Out):
+    """Everything one evaluation produced. ``to_json()`` gives the documented contract."""
+
+    patient: str | None
+    now: str
+    #: Highest urgency of the conclusions (None when nothing was concluded).
+    urgency: Urgency | None
+    #: Imaging advice that goes with that urgency.
+    imaging: Imaging
+    knowledge: KnowledgeStamp
+    engine: str
+    conclusions: tuple[Conclusion, ...]
+    derivations: tuple[Derivation, ...]
+    cards: tuple[dict[str, Any], ...]
+    bundle: dict[str, Any]
+    #: Ratings of draft imaging orders: ServiceRequest reference -> rating.
+    ratings: dict[str, Rating] = {}
+    #: Resources read, used (matched a value set) and ignored.
+    counts: dict[str, int] = {}
+    issues: tuple[Issue, ...] = ()
+
+    @property
+    def red_flags(self) -> tuple[Conclusion, ...]:
+        return tuple(c for c in self.conclusions if c.red_flag)
+
+    @property
+    def categories(self) -> frozenset[str]:
+        return frozenset(c.category for c in self.conclusions)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON contract (plain dicts and lists); ``urgency`` is null when nothing applies."""
+        out = self.model_dump(mode="json", exclude_none=True)
+        out["urgency"] = self.urgency
+        return out

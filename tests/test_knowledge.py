@@ -1,0 +1,141 @@
+"""The knowledge base loads, every quote resolves, and defects fail loudly."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cds_backpain import KnowledgeError, load_knowledge
+from cds_backpain.kb.loader import knowledge_root
+from cds_backpain.kb.provenance import sha256_hex
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return load_knowledge()
+
+
+def test_every_span_is_really_in_its_document(kb):
+    root = Path(kb.root) / "sources"
+    spans = [s for ss in kb.spans.values() for s in ss]
+    assert spans, "rules quote the source documents"
+    for s in spans:
+        raw = (root / s.source).read_bytes()
+        assert sha256_hex(raw) == s.sha256
+        assert raw.decode("utf-8")[s.start : s.end] == s.quote
+
+
+def test_sources_are_the_seed_documents_unchanged(kb):
+    if not SEEDS.is_dir():
+        pytest.skip("shared seeds not beside the checkout")
+    for name, doc in kb.sources.items():
+        assert (SEEDS / name).read_bytes() == (Path(kb.root) / "sources" / name).read_bytes()
+        assert sha256_hex((SEEDS / name).read_bytes()) == doc.sha256
+
+
+def test_every_rule_has_provenance_and_red_flags_cite_guidelines(kb):
+    for rule in kb.rules.values():
+        assert rule.provenance, rule.id
+        if rule.recommend and rule.recommend.red_flag:
+            assert any(hasattr(p, "guideline") for p in rule.provenance), rule.id
+
+
+def test_summaries_fit_a_card(kb):
+    for rule in kb.rules.values():
+        if rule.recommend:
+            assert len(rule.recommend.summary) < 140, rule.id
+
+
+def test_thresholds_live_in_parameters(kb):
+    for name in ("early_imaging_days", "adult_min_age", "fever_celsius", "cancer_weak_age"):
+        assert name in kb.parameters
+
+
+@pytest.fixture
+def kb_copy(tmp_path):
+    dst = tmp_path / "knowledge"
+    shutil.copytree(knowledge_root(), dst)
+    return dst
+
+
+def _first_rule_file(root: Path) -> Path:
+    return sorted((root / "rules").glob("*.yaml"))[0]
+
+
+def _load_problems(root: Path) -> str:
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(root, reload=True)
+    return "\n".join(info.value.problems)
+
+
+def test_changed_source_document_is_refused(kb_copy):
+    doc = sorted((kb_copy / "sources").glob("*.txt"))[0]
+    doc.write_bytes(doc.read_bytes().replace(b"e", b"E", 1))
+    assert "sha256" in _load_problems(kb_copy)
+
+
+def _edit_first_rule(root: Path, edit) -> None:
+    path = _first_rule_file(root)
+    data = yaml.safe_load(path.read_text())
+    edit(data["rules"][0])
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def test_missing_quote_is_refused(kb_copy):
+    _edit_first_rule(
+        kb_copy,
+        lambda r: r["provenance"].append(
+            {"source": "000_3fdf5a4f530aa6ea.txt", "quote": "this sentence is nowhere in the text"}
+        ),
+    )
+    assert "quote not found" in _load_problems(kb_copy)
+
+
+def test_ambiguous_quote_is_refused(kb_copy):
+    text = (kb_copy / "sources" / "001_19c012d7710d4233.txt").read_text(encoding="utf-8")
+    quote = "Back Spasm During Running"
+    assert text.count(quote) > 1
+    _edit_first_rule(
+        kb_copy,
+        lambda r: r["provenance"].append({"source": "001_19c012d7710d4233.txt", "quote": quote}),
+    )
+    assert "occurs" in _load_problems(kb_copy)
+
+
+def test_unknown_parameter_is_refused(kb_copy):
+    _edit_first_rule(
+        kb_copy,
+        lambda r: (
+            r["when"]
+            .setdefault("all", [])
+            .append({"patient": {"age": {"ge": "$no_such_threshold"}}})
+        ),
+    )
+    assert "unknown parameter $no_such_threshold" in _load_problems(kb_copy)
+
+
+def test_unknown_concept_is_refused(kb_copy):
+    _edit_first_rule(
+        kb_copy, lambda r: r["when"].setdefault("all", []).append({"finding": "no_such_concept"})
+    )
+    assert "no_such_concept" in _load_problems(kb_copy)
+
+
+def test_patterns_that_could_match_one_fact_are_refused(kb_copy):
+    _edit_first_rule(
+        kb_copy,
+        lambda r: r["when"].__setitem__(
+            "all", [{"finding": "sciatica"}, {"finding": "sciatica", "laterality": "left"}]
+        ),
+    )
+    assert "could match the same fact" in _load_problems(kb_copy)
+
+
+def test_negation_of_a_derived_conclusion_is_refused(kb_copy):
+    _edit_first_rule(kb_copy, lambda r: r["when"].__setitem__("none", [{"conclusion": "anything"}]))
+    assert "none" in _load_problems(kb_copy)
