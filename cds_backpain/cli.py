@@ -133,6 +133,44 @@ def verify() -> None:
     click.echo("knowledge verified")
 
 
+@knowledge.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the catalog here (default: stdout).",
+)
+@click.option("--check", is_flag=True, help="Exit 1 if --out differs from the generated catalog.")
+def catalog(out: Path | None, check: bool) -> None:
+    """Generate the rule catalog (docs/rules.md) from knowledge/."""
+    from .kb.catalog import render_catalog
+    from .kb.loader import load_knowledge
+
+    text = render_catalog(load_knowledge())
+    if check:
+        if out is None or not out.is_file() or out.read_text(encoding="utf-8") != text:
+            click.echo(f"{out} is not current: run 'cds-backpain knowledge catalog --out {out}'")
+            sys.exit(1)
+        click.echo(f"{out} is current")
+    elif out is not None:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text, nl=False)
+
+
+@knowledge.command()
+def coverage() -> None:
+    """Show which examples fire each rule, and that removing its evidence silences it."""
+    from .kb.coverage import coverage as run
+    from .kb.coverage import render_coverage
+    from .kb.loader import load_knowledge
+
+    rows = run(load_knowledge())
+    click.echo(render_coverage(rows))
+    sys.exit(0 if all(r.ok for r in rows) else 1)
+
+
 def _register_optional() -> None:
     try:
         from .service.commands import feedback_command, serve_command

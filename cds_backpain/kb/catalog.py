@@ -1,0 +1,127 @@
+"""Generate the rule catalog (docs/rules.md) from the knowledge base."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .knowledge import Knowledge
+from .models import AbsentPattern, GuidelineRef, Pattern, Rule, SourceQuote, Test
+
+_OPS = {"eq": "is", "in": "is one of", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
+_KIND_WORDS = {
+    "finding": "finding",
+    "measure": "measurement",
+    "med": "medication",
+    "order": "draft order",
+    "conclusion": "conclusion",
+}
+
+
+def _value(kb: Knowledge, v: object) -> str:
+    if isinstance(v, tuple):
+        return ", ".join(_value(kb, x) for x in v)
+    if isinstance(v, str) and v.startswith("$"):
+        p = kb.parameters[v[1:]]
+        unit = f" {p.unit}" if p.unit else ""
+        return f"{p.value}{unit} (`{v[1:]}`)"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
+def _test(kb: Knowledge, t: Test) -> str:
+    return f"{t.attribute} {_OPS[t.op]} {_value(kb, t.value)}"
+
+
+def _concepts(kb: Knowledge, keys: Iterable[str]) -> str:
+    return " or ".join(f"{kb.labels.get(k, k)} (`{k}`)" for k in keys)
+
+
+def pattern_words(kb: Knowledge, p: Pattern) -> str:
+    """One pattern in words, e.g. 'finding Sciatica (`sciatica`) with laterality is left'."""
+    tests = "; ".join(_test(kb, t) for t in p.tests)
+    if p.kind == "patient":
+        return f"patient {tests}"
+    head = f"{_KIND_WORDS[p.kind]} {_concepts(kb, p.concepts)}"
+    return f"{head} with {tests}" if tests else head
+
+
+def _absent_words(kb: Knowledge, a: AbsentPattern) -> str:
+    return f"no current {_KIND_WORDS[a.kind]} {_concepts(kb, a.concepts)}"
+
+
+def _rule_section(kb: Knowledge, rule: Rule) -> list[str]:
+    out = [f"### `{rule.id}` — {rule.title}", "", rule.description, ""]
+    when = rule.when
+    if when.all:
+        out.append("**All of:**")
+        out += [f"- {pattern_words(kb, p)}" for p in when.all]
+    if when.any:
+        out.append("**At least one of:**")
+        for b in when.any:
+            out.append("- " + " **and** ".join(pattern_words(kb, p) for p in b.patterns))
+    if when.none:
+        out.append("**None of:**")
+        out += [f"- {_absent_words(kb, a)}" for a in when.none]
+    out.append("")
+    rec = rule.recommend
+    if rec is None:
+        out.append(f"Concludes `{rule.concept}` (used by other rules).")
+    else:
+        flags = ["**red flag**"] if rec.red_flag else []
+        if rec.self_care:
+            flags.append("self-care (never shown beside a red flag)")
+        out.append(
+            f"Recommends: *{rec.summary}* — category `{rec.category}`, urgency `{rec.urgency}`, "
+            f"imaging `{rec.imaging}`"
+            + (f", rating `{rec.rating}`" if rec.rating else "")
+            + (f"; {', '.join(flags)}" if flags else "")
+            + "."
+        )
+        if rec.unless:
+            out.append(f"Not shown when: {_concepts(kb, rec.unless)}.")
+        if rec.advice:
+            out += [f"- {a}" for a in rec.advice]
+    out += ["", "Sources:"]
+    spans = iter(kb.spans[rule.id])
+    for ref in rule.provenance:
+        if isinstance(ref, GuidelineRef):
+            g = kb.guidelines[ref.guideline]
+            out.append(f"- {g.citation} — {g.statement} <{g.url}>")
+        elif isinstance(ref, SourceQuote):
+            s = next(spans)
+            out.append(f"- “{s.quote}” — {s.title}, `{s.source}` chars {s.start}–{s.end}")
+    out.append("")
+    return out
+
+
+def render_catalog(kb: Knowledge) -> str:
+    """The whole catalog as Markdown (deterministic: same knowledge, same bytes)."""
+    out = [
+        "# Rule catalog",
+        "",
+        f"Generated from `knowledge/` (version {kb.version}) by `cds-backpain knowledge catalog`. "
+        "Do not edit by hand; CI checks it is current.",
+        "",
+        "Decision support for clinicians, not a diagnosis. Thresholds are parameters "
+        "(`knowledge/parameters.yaml`); where sources conflict the safer reading is the default.",
+        "",
+        "## Parameters",
+        "",
+        "| parameter | value | meaning | alternatives |",
+        "|---|---|---|---|",
+    ]
+    for name, p in sorted(kb.parameters.items()):
+        unit = f" {p.unit}" if p.unit else ""
+        alt = (p.alternatives or "").replace("\n", " ").replace("|", "/")
+        desc = p.description.replace("\n", " ").replace("|", "/")
+        out.append(f"| `{name}` | {p.value}{unit} | {desc} | {alt} |")
+    out.append("")
+    by_domain: dict[str, list[Rule]] = {}
+    for rid, rule in kb.rules.items():
+        by_domain.setdefault(kb.domains[rid], []).append(rule)
+    for domain, rules in by_domain.items():
+        out += [f"## {domain}", ""]
+        for rule in rules:
+            out += _rule_section(kb, rule)
+    return "\n".join(out).rstrip() + "\n"
