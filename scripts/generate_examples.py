@@ -1,0 +1,934 @@
+"""Generate fhir_examples/*.json and *.expected.json from the clinical brief's vignettes (reproducible)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "fhir_examples"
+NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+NOW_S = "2026-06-01T12:00:00Z"
+
+SCT = "http://snomed.info/sct"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CPT = "http://www.ama-assn.org/go/cpt"
+UCUM = "http://unitsofmeasure.org"
+FIND = "https://cds-backpain.example.org/fhir/CodeSystem/findings"
+CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CCAT = "http://terminology.hl7.org/CodeSystem/condition-category"
+OCAT = "http://terminology.hl7.org/CodeSystem/observation-category"
+NS = uuid.UUID("5b0c7a52-3f1e-4d7e-9a51-2f6c1b9d8e01")
+
+
+def c(system: str, code: str, display: str) -> dict:
+    return {"system": system, "code": code, "display": display}
+
+
+# --- codes (brief section 2; HIGH/MEDIUM only) -----------------------------------
+LBP = [c(SCT, "279039007", "Low back pain (finding)"), c(ICD, "M54.50", "Low back pain, unspecified")]
+MECH_LBP = [
+    c(SCT, "279040009", "Mechanical low back pain (finding)"),
+    c(ICD, "M54.50", "Low back pain, unspecified"),
+]
+ACUTE_LBP = [c(SCT, "278862001", "Acute low back pain (finding)"), c(ICD, "M54.50", "Low back pain, unspecified")]
+CHRONIC_LBP = [
+    c(SCT, "278860009", "Chronic low back pain (finding)"),
+    c(ICD, "M54.50", "Low back pain, unspecified"),
+]
+SPASM = [c(SCT, "203095000", "Spasm of back muscles (finding)"), c(ICD, "M62.830", "Muscle spasm of back")]
+SCIATICA = c(SCT, "23056005", "Sciatica (disorder)")
+SCI_ICD = {
+    None: c(ICD, "M54.30", "Sciatica, unspecified side"),
+    "right": c(ICD, "M54.31", "Sciatica, right side"),
+    "left": c(ICD, "M54.32", "Sciatica, left side"),
+}
+RADIC = [c(SCT, "128196005", "Lumbar radiculopathy (disorder)"), c(ICD, "M54.16", "Radiculopathy, lumbar region")]
+NEURO_CLAUD = [c(SCT, "303081002", "Neurogenic claudication (finding)")]
+OSTEOPOROSIS = [
+    c(SCT, "64859006", "Osteoporosis (disorder)"),
+    c(ICD, "M81.0", "Age-related osteoporosis without current pathological fracture"),
+]
+CES = [c(SCT, "192970008", "Cauda equina syndrome (disorder)"), c(ICD, "G83.4", "Cauda equina syndrome")]
+RETENTION = [c(SCT, "267064002", "Retention of urine (disorder)"), c(ICD, "R33.9", "Retention of urine, unspecified")]
+FECAL_INC = [c(SCT, "72042002", "Incontinence of feces (finding)")]
+WEIGHT_LOSS = [
+    c(SCT, "448765001", "Unintentional weight loss (finding)"),
+    c(ICD, "R63.4", "Abnormal weight loss"),
+]
+MALIGNANCY = [c(SCT, "363346000", "Malignant neoplastic disease (disorder)")]
+HX_MALIGNANCY = [c(SCT, "266987004", "History of malignant neoplasm (situation)")]
+Z85_3 = [c(ICD, "Z85.3", "Personal history of malignant neoplasm of breast")]
+IVDU = [c(SCT, "228388006", "Intravenous drug user (finding)")]
+IMMUNOSUPPRESSED = [c(SCT, "370391006", "Patient immunosuppressed (finding)")]
+NUMBNESS = [c(SCT, "44077006", "Numbness (finding)")]
+PARESTHESIA = [c(SCT, "91019004", "Paresthesia (finding)"), c(ICD, "R20.2", "Paresthesia of skin")]
+WEAKNESS = [c(SCT, "26544005", "Muscle weakness (finding)")]
+FOOT_DROP_L = [c(ICD, "M21.372", "Foot drop, left foot")]
+AMENORRHEA = [c(SCT, "156036003", "Secondary amenorrhea (finding)")]
+DISCECTOMY = [c(SCT, "239542002", "Lumbar discectomy")]
+HYPERTENSION = [c(SCT, "59621000", "Essential hypertension (disorder)")]  # as in the Synthea data
+LOWER_LIMB = [c(SCT, "61685007", "Lower limb structure (body structure)")]
+BILATERAL = [c(SCT, "51440002", "Right and left (qualifier value)")]
+PRESENT = c(SCT, "52101004", "Present (qualifier value)")
+ABSENT = c(SCT, "2667000", "Absent (qualifier value)")
+
+PAIN = [c(LOINC, "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported")]
+TEMP = [c(LOINC, "8310-5", "Body temperature")]
+WEIGHT = [c(LOINC, "29463-7", "Body weight")]
+BMI = [c(LOINC, "39156-5", "Body mass index (BMI) [Ratio]")]
+
+IBUPROFEN = c(RX, "5640", "ibuprofen")
+NAPROXEN = c(RX, "7258", "naproxen")
+DICLOFENAC = c(RX, "3355", "diclofenac")
+PREDNISONE = c(RX, "8640", "prednisone")
+
+MRI_WO = [c(CPT, "72148", "MRI lumbar spine without contrast"), c(SCT, "241648005", "MRI of lumbar spine")]
+
+FINDINGS = {
+    "saddle-anesthesia": "Saddle anesthesia",
+    "slr-positive": "Straight leg raise test positive",
+    "crossed-slr-positive": "Crossed straight leg raise test positive",
+    "extension-pain": "Low back pain worse on lumbar extension",
+    "stork-test-positive": "Single-leg hyperextension (stork) test painful",
+    "hop-test-positive": "Single-leg hop test painful",
+    "sacral-tenderness": "Sacral tenderness",
+    "vertebral-tenderness": "Focal vertebral (spinous process) tenderness",
+    "night-pain": "Night pain",
+    "morning-stiffness": "Early-morning stiffness",
+    "major-trauma": "Major trauma",
+    "minor-trauma": "Minor (low-velocity) trauma",
+    "contusion-abrasion": "Contusion or abrasion over the spine",
+    "intervention-candidate": "Candidate for spinal surgery or epidural steroid injection",
+    "progressive-neuro-deficit": "Progressive neurological deficit",
+    "recent-infection": "Recent bacterial infection",
+    "sexual-dysfunction": "New sexual dysfunction",
+    "pain-relieved-sitting": "Leg pain relieved by sitting (no pain when seated)",
+    "pain-relieved-flexion": "Leg pain relieved by bending forward",
+    "claudication-relieved-standing": "Leg pain on walking relieved by standing still",
+    "absent-pedal-pulses": "Absent pedal pulses",
+    "weekly-running-distance": "Weekly running distance",
+    "running-load-change": "Change in weekly running load",
+}
+
+
+def f(code: str) -> list[dict]:
+    return [c(FIND, code, FINDINGS[code])]
+
+
+def ts(delta: timedelta) -> str:
+    return (NOW - delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+def cc(codings: list[dict], text: str | None = None) -> dict:
+    out: dict = {"coding": codings}
+    if text:
+        out["text"] = text
+    return out
+
+
+NAMES = [
+    ("Ashworth", "Daniel"), ("Okafor", "Grace"), ("Lindqvist", "Marcus"), ("Moreau", "Claire"),
+    ("Tanaka", "Kenji"), ("Ferreira", "Ana"), ("Novak", "Tomas"), ("Byrne", "Siobhan"),
+    ("Haddad", "Omar"), ("Kowalski", "Irena"), ("Mensah", "Kwame"), ("Rossi", "Giulia"),
+]
+
+
+class Case:
+    def __init__(self, nn: int, slug: str, age: int, sex: str, title: str) -> None:
+        self.nn, self.slug, self.title = nn, slug, title
+        self.pid = f"pat-{nn:02d}"
+        self.entries: list[dict] = []
+        self.ids: set[str] = set()
+        fam, giv = NAMES[nn % len(NAMES)]
+        birth = f"{2026 - age}-{1 + nn % 5:02d}-{10 + nn % 15:02d}"  # birthday before 1 June
+        self.add({
+            "resourceType": "Patient", "id": self.pid, "active": True,
+            "name": [{"use": "official", "family": fam, "given": [giv]}],
+            "gender": sex, "birthDate": birth,
+        })
+
+    @property
+    def subject(self) -> dict:
+        return {"reference": f"Patient/{self.pid}"}
+
+    def add(self, res: dict) -> None:
+        key = f"{res['resourceType']}/{res['id']}"
+        assert res["id"] not in self.ids, key
+        self.ids.add(res["id"])
+        u = uuid.uuid5(NS, f"{self.nn:02d}/{key}")
+        self.entries.append({"fullUrl": f"urn:uuid:{u}", "resource": res})
+
+    def cond(self, rid: str, codings: list[dict], onset: timedelta | None, *, text: str | None = None,
+             clinical: str = "active", verification: str = "confirmed",
+             category: str = "encounter-diagnosis", body_site: list[list[dict]] | None = None,
+             note: str | None = None, abated: timedelta | None = None) -> None:
+        res: dict = {
+            "resourceType": "Condition", "id": rid,
+            "clinicalStatus": cc([c(CLIN, clinical, clinical.capitalize())]),
+            "verificationStatus": cc([c(VER, verification, {
+                "confirmed": "Confirmed", "refuted": "Refuted", "entered-in-error": "Entered in Error",
+                "provisional": "Provisional", "unconfirmed": "Unconfirmed"}[verification])]),
+            "category": [cc([c(CCAT, category, {
+                "encounter-diagnosis": "Encounter Diagnosis",
+                "problem-list-item": "Problem List Item"}[category])])],
+            "code": cc(codings, text),
+            "subject": self.subject,
+        }
+        if body_site:
+            res["bodySite"] = [cc(b) for b in body_site]
+        if onset is not None:
+            res["onsetDateTime"] = ts(onset)
+        res["recordedDate"] = ts(timedelta(hours=1))
+        if abated is not None:
+            res["abatementDateTime"] = ts(abated)
+        if note:
+            res["note"] = [{"text": note}]
+        self.add(res)
+
+    def obs(self, rid: str, codings: list[dict] | None, value, *, text: str | None = None,
+            status: str = "final", when: timedelta = timedelta(hours=2), category: str = "exam",
+            note: str | None = None) -> None:
+        res: dict = {
+            "resourceType": "Observation", "id": rid, "status": status,
+            "category": [cc([c(OCAT, category, {
+                "exam": "Exam", "vital-signs": "Vital Signs", "survey": "Survey",
+                "social-history": "Social History", "laboratory": "Laboratory"}[category])])],
+            "code": cc(codings, text) if codings else {"text": text},
+            "subject": self.subject,
+            "effectiveDateTime": ts(when),
+        }
+        if isinstance(value, bool):
+            res["valueBoolean"] = value
+        elif value == "present":
+            res["valueCodeableConcept"] = cc([PRESENT])
+        elif value == "absent":
+            res["valueCodeableConcept"] = cc([ABSENT])
+        elif isinstance(value, tuple):
+            v, unit, code = value
+            res["valueQuantity"] = {"value": v, "unit": unit, "system": UCUM, "code": code}
+        elif isinstance(value, str):
+            res["valueString"] = value
+        if note:
+            res["note"] = [{"text": note}]
+        self.add(res)
+
+    def finding(self, code: str, value=True, **kw) -> None:
+        self.obs(code, f(code), value, **kw)
+
+    def pain(self, score: int, when: timedelta = timedelta(hours=2)) -> None:
+        self.obs("pain-score", PAIN, (score, "score", "{score}"), category="survey", when=when)
+
+    def temp(self, celsius: float, rid: str = "temperature", **kw) -> None:
+        self.obs(rid, TEMP, (celsius, "Cel", "Cel"), category="vital-signs", **kw)
+
+    def running(self, km: float, change_pct: float | None = None) -> None:
+        self.obs("weekly-running-distance", f("weekly-running-distance"), (km, "km", "km"),
+                 category="social-history")
+        if change_pct is not None:
+            self.obs("running-load-change", f("running-load-change"), (change_pct, "%", "%"),
+                     category="social-history")
+
+    def med_statement(self, rid: str, med: dict | None, status: str, start: timedelta,
+                      end: timedelta | None = None, *, text: str | None = None,
+                      dosage: str | None = None, reason: str | None = None) -> None:
+        period = {"start": ts(start)}
+        if end is not None:
+            period["end"] = ts(end)
+        res: dict = {
+            "resourceType": "MedicationStatement", "id": rid, "status": status,
+            "medicationCodeableConcept": cc([med], text) if med else {"text": text},
+            "subject": self.subject, "effectivePeriod": period,
+            "dateAsserted": ts(timedelta(hours=1)),
+        }
+        if dosage:
+            res["dosage"] = [{"text": dosage}]
+        if reason:
+            res["reasonCode"] = [{"text": reason}]
+        self.add(res)
+
+    def med_request(self, rid: str, med: dict, authored: timedelta, dosage: str,
+                    dose_mg: float) -> None:
+        self.add({
+            "resourceType": "MedicationRequest", "id": rid, "status": "active", "intent": "order",
+            "medicationCodeableConcept": cc([med]), "subject": self.subject,
+            "authoredOn": ts(authored),
+            "dosageInstruction": [{
+                "text": dosage,
+                "doseAndRate": [{"doseQuantity": {"value": dose_mg, "unit": "mg", "system": UCUM,
+                                                  "code": "mg"}}],
+            }],
+        })
+
+    def mri_order(self, rid: str = "mri-1", reason: str = "Low back pain") -> None:
+        self.add({
+            "resourceType": "ServiceRequest", "id": rid, "status": "draft", "intent": "order",
+            "code": cc(MRI_WO, "MRI lumbar spine without contrast"), "subject": self.subject,
+            "authoredOn": ts(timedelta(minutes=10)), "reasonCode": [{"text": reason}],
+        })
+
+    def procedure(self, rid: str, codings: list[dict], performed: timedelta) -> None:
+        self.add({
+            "resourceType": "Procedure", "id": rid, "status": "completed", "code": cc(codings),
+            "subject": self.subject, "performedDateTime": ts(performed),
+        })
+
+    def write(self, *, urgency, imaging, categories, absent=(), red_flag, self_care,
+              ratings=None, basis: str) -> None:
+        bundle = {
+            "resourceType": "Bundle", "id": f"example-{self.nn:02d}", "type": "collection",
+            "timestamp": NOW_S, "entry": self.entries,
+        }
+        exp = {
+            "vignette": self.nn, "title": self.title, "now": NOW_S, "urgency": urgency,
+            "imaging": imaging, "categories": list(categories), "absent_categories": list(absent),
+            "red_flag": red_flag, "self_care": self_care,
+        }
+        if ratings:
+            exp["ratings"] = ratings
+        exp["basis"] = basis
+        stem = f"{self.nn:02d}-{self.slug}"
+        (OUT / f"{stem}.json").write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
+        (OUT / f"{stem}.expected.json").write_text(json.dumps(exp, indent=2, ensure_ascii=False) + "\n")
+        CASES.append((stem, exp))
+
+
+CASES: list[tuple[str, dict]] = []
+SERIOUS = ["cauda_equina", "malignancy", "infection", "neuro_deficit"]
+
+
+def build() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for p in OUT.glob("*.json"):
+        p.unlink()
+
+    # 1 --------------------------------------------------------------------------------
+    k = Case(1, "mechanical-runner-baseline", 34, "male", "Mechanical LBP after a long run (baseline)")
+    k.cond("lbp", MECH_LBP, days(5), text="Paraspinal low back pain after a long run")
+    k.cond("spasm", SPASM, days(5))
+    k.pain(5)
+    k.obs("sciatica-absent", [SCIATICA], "absent", text="No leg pain")
+    k.obs("numbness-absent", NUMBNESS, "absent", text="No neurological symptoms")
+    k.temp(36.7)
+    k.running(42)
+    k.med_statement("ibuprofen-otc", IBUPROFEN, "active", days(4), text="Ibuprofen 200 mg (OTC)",
+                    dosage="200-400 mg by mouth up to three times daily as needed")
+    k.write(urgency="self_care", imaging="none", categories=["muscle_strain"],
+            absent=["disc_radiculopathy", "fracture", "stress_fracture", *SERIOUS],
+            red_flag=False, self_care=True,
+            basis="brief section 3 #1: MECH / SELF / NONE; NICE-1.1.3, NICE-1.1.4, ACP17-R1, ACR-V1, CW.")
+
+    # 2 --------------------------------------------------------------------------------
+    k = Case(2, "mechanical-mri-order-not-indicated", 28, "female",
+             "Improving mechanical LBP with an MRI order (image-order alert)")
+    k.cond("lbp", MECH_LBP, days(21), note="Improving week on week")
+    k.pain(3)
+    k.obs("sciatica-absent", [SCIATICA], "absent")
+    k.finding("night-pain", False)
+    k.temp(36.6)
+    k.running(35)
+    k.mri_order()
+    k.write(urgency="self_care", imaging="none", categories=["muscle_strain"],
+            absent=["disc_radiculopathy", "fracture", "stress_fracture", *SERIOUS],
+            red_flag=False, self_care=True, ratings={"ServiceRequest/mri-1": "not-appropriate"},
+            basis="brief section 3 #2: MECH / SELF / NONE, flag the MRI order as not indicated; "
+                  "CW (NASS, AAFP), NICE QS155-2, ACR-V1. The brief says status=active; the order is "
+                  "recorded as a draft ServiceRequest because only draft orders are rated (order-sign).")
+
+    # 3 --------------------------------------------------------------------------------
+    k = Case(3, "mechanical-41-days", 45, "male", "Mechanical LBP at 41 days (just under 6 weeks)")
+    k.cond("lbp", MECH_LBP, days(41), note="Not fully resolved")
+    k.pain(4)
+    k.obs("sciatica-absent", [SCIATICA], "absent", text="No leg symptoms")
+    k.obs("numbness-absent", NUMBNESS, "absent")
+    k.temp(36.8)
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain"],
+            absent=["disc_radiculopathy", "fracture", *SERIOUS], red_flag=False, self_care=False,
+            basis="brief section 3 #3: MECH / SEE if not improving (-> routine) / NONE; CW (<6 wk), "
+                  "ACR-V1/V2. Onset 41 days before now.")
+
+    # 5 --------------------------------------------------------------------------------
+    k = Case(5, "radicular-no-imaging", 38, "female", "Unilateral L5 radicular pain without imaging")
+    k.cond("lbp", LBP, days(21))
+    k.cond("sciatica-left", [SCIATICA, SCI_ICD["left"]], days(21),
+           note="Left L5 leg pain below the knee, worse than the back pain")
+    k.finding("slr-positive", True, note="Reproduces left leg pain at 40 degrees")
+    k.cond("paresthesia", PARESTHESIA, days(18), body_site=[LOWER_LIMB],
+           note="L5 dermatomal paraesthesia, left")
+    k.obs("weakness-absent", WEAKNESS, "absent")
+    k.obs("retention-absent", RETENTION, "absent")
+    k.obs("fecal-incontinence-absent", FECAL_INC, "absent")
+    k.pain(6)
+    k.write(urgency="routine", imaging="none", categories=["disc_radiculopathy"],
+            absent=["muscle_strain", "cauda_equina", "neuro_deficit", "fracture", "malignancy",
+                    "infection"],
+            red_flag=False, self_care=False,
+            basis="brief section 3 #5: RAD / SEE (routine) / NONE; ACR-V1, ACP07-R4, NICE-1.1.4, KOES, "
+                  "SLR-MA.")
+
+    # 6 --------------------------------------------------------------------------------
+    k = Case(6, "radicular-intervention-candidate-mri", 41, "male",
+             "Persistent sciatica at 8 weeks, intervention candidate")
+    k.cond("lbp", LBP, days(56))
+    k.cond("sciatica-right", [SCIATICA, SCI_ICD["right"]], days(56),
+           note="Persistent despite physiotherapy and NSAID")
+    k.finding("slr-positive", True)
+    k.finding("intervention-candidate", True, note="Wants epidural steroid injection or surgery")
+    k.obs("progressive-deficit-absent", f("progressive-neuro-deficit"), False)
+    k.med_statement("diclofenac", DICLOFENAC, "completed", days(50), days(20),
+                    dosage="50 mg by mouth three times daily")
+    k.pain(6)
+    k.mri_order(reason="Persistent right sciatica after 8 weeks; spine referral")
+    k.write(urgency="routine", imaging="mri", categories=["disc_radiculopathy"],
+            absent=["muscle_strain", "cauda_equina", "neuro_deficit"],
+            red_flag=False, self_care=False, ratings={"ServiceRequest/mri-1": "appropriate"},
+            basis="brief section 3 #6: RAD / SEE (specialist) / MRI without contrast; ACR-V3, ACP07-R4, "
+                  "NICE-1.1.6 (>= 42 days plus intervention candidate). Draft MRI order added to test "
+                  "the 'appropriate' rating.")
+
+    # 7 --------------------------------------------------------------------------------
+    k = Case(7, "radicular-not-candidate", 41, "male", "Improving sciatica at 8 weeks, not a candidate")
+    k.cond("lbp", LBP, days(56))
+    k.cond("sciatica-right", [SCIATICA, SCI_ICD["right"]], days(56), note="Improving")
+    k.finding("intervention-candidate", False, note="Not interested in injection or surgery")
+    k.pain(3)
+    k.mri_order(reason="Sciatica 8 weeks")
+    k.write(urgency="routine", imaging="none", categories=["disc_radiculopathy"],
+            absent=["muscle_strain", "cauda_equina", "neuro_deficit"],
+            red_flag=False, self_care=False, ratings={"ServiceRequest/mri-1": "not-appropriate"},
+            basis="brief section 3 #7: RAD / SEE/SELF (safer reading: routine) / NONE; ACP07-R4 (MRI only "
+                  "if candidate), ACR-V3 needs candidacy. Draft MRI order added: not appropriate "
+                  "without candidacy.")
+
+    # 8 --------------------------------------------------------------------------------
+    k = Case(8, "sciatica-progressive-foot-drop", 36, "male", "Sciatica with new progressive foot drop")
+    k.cond("lbp", LBP, days(14))
+    k.cond("sciatica-left", [SCIATICA, SCI_ICD["left"]], days(14))
+    k.cond("foot-drop-left", FOOT_DROP_L, days(2), text="New left foot drop")
+    k.cond("weakness-left-leg", WEAKNESS, days(2), body_site=[LOWER_LIMB],
+           note="Left ankle dorsiflexion")
+    k.finding("progressive-neuro-deficit", True,
+              note="Left ankle dorsiflexion 4/5 -> 2/5 over 48 hours")
+    k.obs("retention-absent", RETENTION, "absent", text="No bladder symptoms")
+    k.write(urgency="urgent", imaging="urgent_mri", categories=["disc_radiculopathy", "neuro_deficit"],
+            absent=["muscle_strain"], red_flag=True, self_care=False,
+            basis="brief section 3 #8: RAD with progressive motor deficit / URGENT / URGENT MRI; ACP07-R3, "
+                  "ACP11-T2 (progressive motor weakness -> immediate MRI). Overrides the 6-week rule.")
+
+    # 9 --------------------------------------------------------------------------------
+    k = Case(9, "cauda-equina-classic", 44, "female", "Classic cauda equina syndrome")
+    k.cond("lbp", LBP, days(4))
+    k.cond("sciatica-left", [SCIATICA, SCI_ICD["left"]], days(3))
+    k.cond("sciatica-right", [SCIATICA, SCI_ICD["right"]], days(3))
+    k.cond("urinary-retention", RETENTION, days(1), text="New urinary retention")
+    k.finding("saddle-anesthesia", True, note="Saddle numbness")
+    k.pain(8)
+    k.write(urgency="emergency", imaging="urgent_mri", categories=["cauda_equina"],
+            absent=["muscle_strain"], red_flag=True, self_care=False,
+            basis="brief section 3 #9: CES / EMERG / URGENT MRI; ACR-V4, BMJBP-CES (MRI <= 4 h), GIRFT, "
+                  "ACP11-T2, CKS-RF.")
+
+    # 13 -------------------------------------------------------------------------------
+    k = Case(13, "stenosis-no-imaging", 68, "male", "Neurogenic claudication, no surgery wanted")
+    k.cond("lbp", LBP, days(182))
+    k.cond("neurogenic-claudication", NEURO_CLAUD, days(182),
+           note="Buttock and thigh pain on walking, no pain when seated")
+    k.finding("pain-relieved-sitting", True)
+    k.finding("pain-relieved-flexion", True)
+    k.obs("weakness-absent", WEAKNESS, "absent", text="Normal neurology")
+    k.obs("numbness-absent", NUMBNESS, "absent")
+    k.finding("intervention-candidate", False, note="Not considering surgery")
+    k.write(urgency="routine", imaging="none", categories=["spinal_stenosis"],
+            absent=["muscle_strain", "cauda_equina", "neuro_deficit"], red_flag=False, self_care=False,
+            basis="brief section 3 #13: STEN / SEE (routine) / NONE; SURI (LR 7.4, 6.4, 6.3), ACP07-R1/R4, "
+                  "ACR-V2. Age 68 M may add a weak age note (ACP11-T2 >65 men), not a red flag.")
+
+    # 14 -------------------------------------------------------------------------------
+    k = Case(14, "stenosis-surgical-candidate", 72, "female",
+             "Neurogenic claudication worsening after PT, surgical candidate")
+    k.cond("lbp", LBP, days(274))
+    k.cond("neurogenic-claudication", NEURO_CLAUD, days(274),
+           note="Walking tolerance falling despite 3 months of physiotherapy")
+    k.finding("pain-relieved-sitting", True)
+    k.finding("pain-relieved-flexion", True)
+    k.finding("intervention-candidate", True, note="Surgical referral requested")
+    k.mri_order(reason="Neurogenic claudication, surgical referral")
+    k.write(urgency="routine", imaging="mri", categories=["spinal_stenosis"],
+            absent=["muscle_strain", "cauda_equina"], red_flag=False, self_care=False,
+            ratings={"ServiceRequest/mri-1": "appropriate"},
+            basis="brief section 3 #14: STEN / SEE (specialist) / MRI without contrast; ACP07-R4, ACR-V3. "
+                  "Draft MRI order added to test the 'appropriate' rating.")
+
+    # 15 -------------------------------------------------------------------------------
+    k = Case(15, "vascular-claudication-not-stenosis", 58, "male",
+             "Vascular claudication, not spinal stenosis")
+    k.finding("claudication-relieved-standing", True, note="Calf pain on walking, relieved by standing still")
+    k.finding("absent-pedal-pulses", True)
+    k.finding("pain-relieved-sitting", False)
+    k.finding("pain-relieved-flexion", False)
+    k.obs("lbp-absent", LBP, "absent", text="No back pain")
+    k.obs("smoking", None, "Current every day smoker", text="Tobacco smoking status",
+          category="social-history")
+    k.write(urgency="routine", imaging="none", categories=["alternative_diagnosis"],
+            absent=["spinal_stenosis", "muscle_strain", "cauda_equina"], red_flag=False,
+            self_care=False,
+            basis="brief section 3 #15: not stenosis, alternative diagnosis (vascular claudication) / SEE / "
+                  "NONE (spine); NICE-1.1.1, SURI, NASS DLSS differential. Smoking status is uncoded text.")
+
+    # 16 -------------------------------------------------------------------------------
+    k = Case(16, "stenosis-age-59", 59, "female", "Stenosis symptoms at age 59 (age is not a gate)")
+    k.cond("lbp", LBP, days(152))
+    k.cond("neurogenic-claudication", NEURO_CLAUD, days(152), body_site=[LOWER_LIMB, BILATERAL],
+           note="Bilateral leg pain on walking")
+    k.finding("pain-relieved-sitting", True, note="No pain when seated")
+    k.finding("pain-relieved-flexion", True)
+    k.write(urgency="routine", imaging="none", categories=["spinal_stenosis"],
+            absent=["muscle_strain", "cauda_equina"], red_flag=False, self_care=False,
+            basis="brief section 3 #16: STEN / SEE / NONE; SURI (age <60 LR 0.4 but symptom LRs dominate). "
+                  "Bilateral neurogenic claudication is positional, not bilateral radiculopathy: "
+                  "no CES (brief urgency SEE).")
+
+    # 17 -------------------------------------------------------------------------------
+    k = Case(17, "osteoporotic-vcf-minor-trauma", 78, "female",
+             "Suspected osteoporotic vertebral fracture after lifting")
+    k.cond("lbp", ACUTE_LBP, days(3), text="Sudden central low back pain after lifting a shopping bag")
+    k.cond("minor-trauma", f("minor-trauma"), days(3), text="Lifting a shopping bag")
+    k.finding("vertebral-tenderness", True, note="Point tenderness")
+    k.cond("osteoporosis", OSTEOPOROSIS, days(5 * 365), category="problem-list-item")
+    k.med_statement("alendronate", None, "active", days(4 * 365), text="alendronate 70 mg weekly")
+    k.obs("weakness-absent", WEAKNESS, "absent", text="No neurology")
+    k.pain(7)
+    k.write(urgency="routine", imaging="xray", categories=["fracture"], absent=["muscle_strain"],
+            red_flag=True, self_care=False,
+            basis="brief section 3 #17: FX / SEE promptly (same/next day; SEE -> routine, the URGENT column "
+                  "is kept for #20) / XR lumbar; ACR-V6, CKS-RF (minor trauma + osteoporosis), DOWNIE. "
+                  "Alendronate is uncoded text (no RxNorm code in the brief).")
+
+    # 18 -------------------------------------------------------------------------------
+    k = Case(18, "long-term-prednisone", 62, "male", "New LBP on long-term prednisone")
+    k.cond("lbp", LBP, days(7))
+    k.med_statement("prednisone", PREDNISONE, "active", days(243), text="prednisone 10 mg daily",
+                    dosage="10 mg by mouth once daily", reason="COPD")
+    k.finding("major-trauma", False)
+    k.finding("minor-trauma", False)
+    k.obs("weakness-absent", WEAKNESS, "absent")
+    k.temp(36.9)
+    k.write(urgency="routine", imaging="xray", categories=["fracture"],
+            absent=["muscle_strain", "cauda_equina"], red_flag=True, self_care=False,
+            basis="brief section 3 #18: FX (steroid) / SEE promptly / XR; DOWNIE (prolonged corticosteroids "
+                  "33%), ACR-V6, CKS-RF. Prednisone active for 8 months (243 days). Z79.52 left out on "
+                  "purpose: the brief also lists it under immunosuppression (ACR-V7).")
+
+    # 20 -------------------------------------------------------------------------------
+    k = Case(20, "elderly-fall-standing-height", 74, "male", "LBP after a fall from standing height at 74")
+    k.cond("lbp", ACUTE_LBP, days(2))
+    k.cond("minor-trauma", f("minor-trauma"), days(2), text="Fall from standing height")
+    k.finding("vertebral-tenderness", True, note="Spinous process tenderness")
+    k.pain(7)
+    k.write(urgency="urgent", imaging="ct", categories=["fracture"], absent=["muscle_strain"],
+            red_flag=True, self_care=False,
+            basis="brief section 3 #20: FX (older age + low-velocity trauma) / URGENT (same day) / XR or CT "
+                  "(safer reading: CT); ACR-V6, ACP11-T2 (men >65), DOWNIE.")
+
+    # 21 -------------------------------------------------------------------------------
+    k = Case(21, "elderly-female-mechanical", 70, "female",
+             "Mechanical LBP at 70 F (sex-specific age threshold)")
+    k.cond("lbp", MECH_LBP, days(14))
+    k.finding("major-trauma", False)
+    k.finding("minor-trauma", False)
+    k.obs("osteoporosis-absent", OSTEOPOROSIS, "absent")
+    k.pain(4)
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain"],
+            absent=["cauda_equina", "infection", "neuro_deficit"], red_flag=False, self_care=False,
+            basis="brief section 3 #21: MECH with an age-related fracture-risk note / SEE if not improving / "
+                  "NONE initially; ACP11-T2 (women >75 not met), ACR-V6 'elderly' undefined. The note may "
+                  "carry category fracture, so fracture is neither required nor excluded.")
+
+    # 23 -------------------------------------------------------------------------------
+    k = Case(23, "cancer-history-remission-night-pain", 55, "female",
+             "New LBP with night pain, breast cancer in remission")
+    k.cond("lbp", LBP, days(21))
+    k.finding("night-pain", True)
+    k.cond("breast-cancer", MALIGNANCY, days(6 * 365), text="Breast cancer", clinical="remission",
+           category="problem-list-item", abated=days(4 * 365))
+    k.obs("weakness-absent", WEAKNESS, "absent", text="No neurology")
+    k.write(urgency="urgent", imaging="mri", categories=["malignancy"], absent=["muscle_strain"],
+            red_flag=True, self_care=False,
+            basis="brief section 3 #23: MAL / URGENT (clinician same day, imaging within days) / MRI without "
+                  "and with contrast (safer reading than XR + ESR first); DOWNIE (history of malignancy 33%), "
+                  "ACR-V7, ACP11-T2, CKS-RF. Remission still counts as history (brief 2.5).")
+
+    # 24 -------------------------------------------------------------------------------
+    k = Case(24, "cancer-history-progressive-weakness", 55, "female",
+             "Cancer history with progressive bilateral leg weakness")
+    k.cond("lbp", LBP, days(21))
+    k.finding("night-pain", True)
+    k.cond("breast-cancer", MALIGNANCY, days(6 * 365), text="Breast cancer", clinical="remission",
+           category="problem-list-item", abated=days(4 * 365))
+    k.cond("weakness-both-legs", WEAKNESS, days(4), body_site=[LOWER_LIMB, BILATERAL],
+           note="Progressive bilateral leg weakness")
+    k.finding("progressive-neuro-deficit", True)
+    k.write(urgency="emergency", imaging="urgent_mri", categories=["malignancy", "neuro_deficit"],
+            absent=["muscle_strain"], red_flag=True, self_care=False,
+            basis="brief section 3 #24: MAL with neurological compromise / EMERG / URGENT MRI; ACP07-R3, "
+                  "ACR-V7, CKS. Bilateral leg weakness may also raise cauda_equina (allowed, not required).")
+
+    # 25 -------------------------------------------------------------------------------
+    k = Case(25, "mechanical-age-over-50", 53, "male", "Mechanical LBP at 53 (weak flag only)")
+    k.cond("lbp", MECH_LBP, days(14))
+    k.obs("weight-loss-absent", WEIGHT_LOSS, "absent")
+    k.obs("cancer-history-absent", HX_MALIGNANCY, "absent")
+    k.pain(4)
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain"],
+            absent=["cauda_equina", "infection", "fracture", "neuro_deficit"], red_flag=False,
+            self_care=False,
+            basis="brief section 3 #25: MECH with a weak flag (age >50) / SEE if no improvement by ~4 wk / "
+                  "NONE now; ACP11-T2 (weaker risk factor -> defer), DOWNIE. NASS CW conflict noted. The "
+                  "weak flag is not a red flag here.")
+
+    # 27 -------------------------------------------------------------------------------
+    k = Case(27, "unintentional-weight-loss", 60, "male", "LBP with unintentional weight loss")
+    k.cond("lbp", LBP, days(35))
+    k.cond("weight-loss", WEIGHT_LOSS, days(90), text="8 kg unintentional weight loss in 3 months")
+    k.obs("weight-1", WEIGHT, (86.0, "kg", "kg"), category="vital-signs", when=days(92))
+    k.obs("weight-2", WEIGHT, (82.0, "kg", "kg"), category="vital-signs", when=days(45))
+    k.obs("weight-3", WEIGHT, (78.0, "kg", "kg"), category="vital-signs", when=timedelta(hours=2))
+    k.obs("weakness-absent", WEAKNESS, "absent", text="No neurology")
+    k.obs("smoking", None, "Current every day smoker", text="Tobacco smoking status",
+          category="social-history")
+    k.write(urgency="routine", imaging="mri", categories=["malignancy"], absent=["muscle_strain"],
+            red_flag=True, self_care=False,
+            basis="brief section 3 #27: MAL concern / SEE soon (urgent outpatient; SEE -> routine) / MRI "
+                  "without and with contrast (ACR-V7; safer than XR + ESR first); ACP11-T2, CKS-RF.")
+
+    # 28 -------------------------------------------------------------------------------
+    k = Case(28, "fever-iv-drug-use", 31, "male", "Severe LBP with fever in a person who injects drugs")
+    k.cond("lbp", LBP, days(5), text="Severe low back pain")
+    k.temp(38.7)
+    k.cond("ivdu", IVDU, days(3 * 365), category="problem-list-item")
+    k.pain(9)
+    k.write(urgency="emergency", imaging="urgent_mri", categories=["infection"],
+            absent=["muscle_strain"], red_flag=True, self_care=False,
+            basis="brief section 3 #28: INF / URGENT / EMERG (safer reading: emergency) / URGENT MRI; "
+                  "ACP11-T2 (fever + IVDU -> immediate MRI), ACR-V7, CKS-RF.")
+
+    # 32 -------------------------------------------------------------------------------
+    k = Case(32, "adolescent-pars-stress-injury", 15, "male",
+             "Adolescent cross-country runner with extension pain")
+    k.cond("lbp", LBP, days(30), text="Central low back pain")
+    k.finding("extension-pain", True)
+    k.finding("stork-test-positive", True)
+    k.running(48, 50)
+    k.obs("weakness-absent", WEAKNESS, "absent", text="No neurology")
+    k.finding("night-pain", False)
+    k.write(urgency="routine", imaging="xray", categories=["stress_fracture"],
+            absent=["muscle_strain", "cauda_equina"], red_flag=True, self_care=False,
+            basis="brief section 3 #32: SF / SEE promptly (sports medicine), relative rest / XR lumbar "
+                  "(area of interest) +- MRI (XR first); ACR-PEDS-V2 (duration >4 wk is a red flag), "
+                  "JFP20, LOAD. Onset 30 days ago so that 'more than 4 weeks' holds.")
+
+    # 33 -------------------------------------------------------------------------------
+    k = Case(33, "early-adolescent-extension-pain", 14, "female",
+             "Early adolescent runner/dancer, 1 week of extension pain")
+    k.cond("lbp", LBP, days(7))
+    k.finding("extension-pain", True)
+    k.finding("night-pain", False)
+    k.finding("vertebral-tenderness", False)
+    k.running(25)
+    k.write(urgency="self_care", imaging="none", categories=["muscle_strain"],
+            absent=["stress_fracture", "fracture", *SERIOUS], red_flag=False, self_care=True,
+            basis="brief section 3 #33: MECH (watch for SF) / SELF, re-check if >2-3 wk / NONE; "
+                  "ACR-PEDS-V1, JFP20 (spondylolysis at >3-6 wk).")
+
+    # 34 -------------------------------------------------------------------------------
+    k = Case(34, "age-17-pars-stress-injury", 17, "male", "17-year-old runner with extension pain at 6 weeks")
+    k.cond("lbp", LBP, days(42))
+    k.finding("extension-pain", True, note="Tight hamstrings")
+    k.finding("vertebral-tenderness", True, note="Focal L5 tenderness")
+    k.obs("weakness-absent", WEAKNESS, "absent", text="No neurology")
+    k.running(55)
+    k.write(urgency="routine", imaging="xray", categories=["stress_fracture"],
+            absent=["muscle_strain", "cauda_equina"], red_flag=True, self_care=False,
+            basis="brief section 3 #34: SF / SEE / XR +- MRI (XR first); JFP20, ACR-PEDS-V2. NG59 applies "
+                  "at >=16 (conflict); the brief prefers the paediatric/sports pathway at 16-17.")
+
+    # 35 -------------------------------------------------------------------------------
+    k = Case(35, "age-19-extension-pain", 19, "male", "19-year-old college runner with extension pain")
+    k.cond("lbp", LBP, days(21))
+    k.finding("extension-pain", True)
+    k.finding("vertebral-tenderness", False, note="No bony tenderness")
+    k.finding("night-pain", False)
+    k.running(60)
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain"],
+            absent=["stress_fracture", "cauda_equina", "infection", "neuro_deficit"], red_flag=False,
+            self_care=False,
+            basis="brief section 3 #35: MECH (SF differential) / SEE if persists / NONE (adult ACR-V1); "
+                  "JFP20 (youth only). Age <20 may add a weak age note (CKS), so malignancy is not excluded.")
+
+    # 39 -------------------------------------------------------------------------------
+    k = Case(39, "post-discectomy-radicular", 40, "female",
+             "New radicular pain two years after L4/5 discectomy")
+    k.cond("lbp", LBP, days(14))
+    k.cond("radiculopathy", RADIC, days(14), note="New and progressing radicular pain")
+    k.procedure("discectomy", DISCECTOMY, days(730))
+    k.write(urgency="routine", imaging="mri", categories=["disc_radiculopathy"],
+            absent=["muscle_strain", "cauda_equina"], red_flag=False, self_care=False,
+            basis="brief section 3 #39: RAD (post-surgical) / SEE promptly (spine team) / MRI without and "
+                  "with contrast; ACR-V5. Prior surgery is a Procedure resource.")
+
+    # 40 -------------------------------------------------------------------------------
+    k = Case(40, "major-trauma-fall-from-height", 27, "male", "Trail runner after a fall from height")
+    k.cond("lbp", ACUTE_LBP, timedelta(hours=3), text="Severe low back pain")
+    k.cond("major-trauma", f("major-trauma"), timedelta(hours=3), text="Fall from height on a trail")
+    k.finding("contusion-abrasion", True, note="Over the lumbar spine")
+    k.pain(9, when=timedelta(hours=1))
+    k.write(urgency="emergency", imaging="ct", categories=["fracture"], absent=["muscle_strain"],
+            red_flag=True, self_care=False,
+            basis="brief section 3 #40: FX (traumatic) / EMERG (ED, trauma pathway) / CT; DOWNIE (severe "
+                  "trauma 11%, contusion/abrasion 62%), CKS-RF. Imaging detail [UNVERIFIED] (outside ACR LBP).")
+
+    # 41 -------------------------------------------------------------------------------
+    k = Case(41, "severe-pain-score-mechanical", 63, "male", "NRS 9/10 with a mechanical pattern")
+    k.cond("lbp", MECH_LBP, days(7))
+    k.pain(9)
+    k.obs("sciatica-absent", [SCIATICA], "absent")
+    k.temp(36.8)
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain"],
+            absent=["cauda_equina", "infection", "fracture", "neuro_deficit"], red_flag=False,
+            self_care=False,
+            basis="brief section 3 #41: MECH / SEE (analgesia), not urgent / NONE; NICE-1.1.4, ACP07-R2/R3 "
+                  "(severity alone is not a red flag).")
+
+    # 43 -------------------------------------------------------------------------------
+    k = Case(43, "nsaid-caution-naproxen", 57, "male", "Mechanical LBP on naproxen with reduced eGFR")
+    k.cond("lbp", MECH_LBP, days(9))
+    k.med_request("naproxen", NAPROXEN, days(8), "500 mg by mouth twice daily with food", 500)
+    k.obs("egfr", None, (52, "mL/min/{1.73_m2}", "mL/min/{1.73_m2}"),
+          text="eGFR (example value; uncoded)", category="laboratory", when=days(30))
+    k.write(urgency="self_care", imaging="none", categories=["muscle_strain", "medication_safety"],
+            absent=["fracture", *SERIOUS], red_flag=False, self_care=True,
+            basis="brief section 3 #43: MECH / SELF with an NSAID-caution message / NONE; NICE NSAID recs, "
+                  "ACP17-R1. eGFR is uncoded text (no LOINC code in the brief), so the caution rests on "
+                  "the NSAID itself.")
+
+    # 45 -------------------------------------------------------------------------------
+    k = Case(45, "chronic-axial-lbp", 49, "male", "Chronic axial LBP at 12 weeks")
+    k.cond("lbp", CHRONIC_LBP, days(84))
+    k.obs("sciatica-absent", [SCIATICA], "absent")
+    k.pain(5)
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain"],
+            absent=["disc_radiculopathy", "fracture", *SERIOUS], red_flag=False, self_care=False,
+            basis="brief section 3 #45: MECH (chronic) / SEE (exercise, multidisciplinary) / NONE; ACP17-R2, "
+                  "ACR-V2.")
+
+    # 50 -------------------------------------------------------------------------------
+    k = Case(50, "negated-red-flags", 40, "female", "Mechanical LBP with documented absent CES features")
+    k.cond("lbp", MECH_LBP, days(10))
+    k.obs("retention-absent", RETENTION, "absent")
+    k.obs("saddle-anesthesia", f("saddle-anesthesia"), False)
+    k.pain(4)
+    k.write(urgency="self_care", imaging="none", categories=["muscle_strain"],
+            absent=["cauda_equina", "neuro_deficit", "infection", "malignancy"], red_flag=False,
+            self_care=True,
+            basis="brief 2.5 negation: urinary retention valued Absent (2667000) and saddle anaesthesia "
+                  "valueBoolean false are not evidence; mechanical LBP -> NICE-1.1.3, ACR-V1.")
+
+    # 51 -------------------------------------------------------------------------------
+    k = Case(51, "refuted-cauda-equina", 45, "male", "Refuted cauda equina diagnosis")
+    k.cond("lbp", MECH_LBP, days(14))
+    k.cond("ces-refuted", CES, days(3), verification="refuted",
+           note="CES suspected in ED; MRI normal, diagnosis refuted")
+    k.pain(4)
+    k.write(urgency="self_care", imaging="none", categories=["muscle_strain"],
+            absent=["cauda_equina"], red_flag=False, self_care=True,
+            basis="brief 2.5: verificationStatus refuted is excluded; mechanical LBP 2 wk at 45 -> "
+                  "NICE-1.1.3, ACR-V1.")
+
+    # 52 -------------------------------------------------------------------------------
+    k = Case(52, "entered-in-error-fever-ivdu", 31, "male", "Fever entered in error, IV drug use")
+    k.cond("lbp", MECH_LBP, days(7))
+    k.temp(38.9, rid="temperature-error", status="entered-in-error")
+    k.temp(36.9, when=timedelta(hours=1))
+    k.cond("ivdu", IVDU, days(3 * 365), category="problem-list-item")
+    k.pain(4)
+    k.write(urgency="self_care", imaging="none", categories=["muscle_strain"],
+            absent=["infection"], red_flag=False, self_care=True,
+            basis="brief 2.5: an entered-in-error Observation is not evidence, so there is no fever; brief "
+                  "1.10 needs fever plus IVDU for the infection pathway (ACP11-T2). Conflict: the CKS list "
+                  "(brief 1.5) names IV drug misuse alone as an infection red flag; if the clinical owner "
+                  "adopts it, this becomes routine/infection.")
+
+    # 53 -------------------------------------------------------------------------------
+    k = Case(53, "resolved-osteoporosis", 60, "female", "Resolved osteoporosis at 60 F")
+    k.cond("lbp", MECH_LBP, days(14))
+    k.cond("osteoporosis", OSTEOPOROSIS, days(8 * 365), clinical="resolved",
+           category="problem-list-item", abated=days(2 * 365))
+    k.pain(4)
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain"],
+            absent=["fracture"], red_flag=False, self_care=False,
+            basis="brief 2.5: a resolved Condition is not a current problem, so no ACR-V6 fracture flag. "
+                  "Age 60 is a weak flag (>50; as #25) -> SEE if not improving, routine.")
+
+    # 54 -------------------------------------------------------------------------------
+    k = Case(54, "completed-prednisone-course", 45, "male", "Completed 10-day prednisone course")
+    k.cond("lbp", MECH_LBP, days(10))
+    k.med_statement("prednisone", PREDNISONE, "completed", days(100), days(90),
+                    text="prednisone 40 mg daily for 10 days", dosage="40 mg by mouth once daily")
+    k.pain(4)
+    k.write(urgency="self_care", imaging="none", categories=["muscle_strain"],
+            absent=["fracture", "infection"], red_flag=False, self_care=True,
+            basis="brief 2.5 / 1.10: a completed short course is not prolonged steroid use; mechanical LBP "
+                  "at 45 -> NICE-1.1.3, ACR-V1.")
+
+    # 55 -------------------------------------------------------------------------------
+    k = Case(55, "bilateral-sciatica-left-right", 39, "male", "Bilateral sciatica coded left and right")
+    k.cond("lbp", LBP, days(5))
+    k.cond("sciatica-left", [SCIATICA, SCI_ICD["left"]], days(4))
+    k.cond("sciatica-right", [SCIATICA, SCI_ICD["right"]], days(4))
+    k.obs("retention-absent", RETENTION, "absent")
+    k.write(urgency="emergency", imaging="urgent_mri", categories=["cauda_equina"],
+            absent=["muscle_strain"], red_flag=True, self_care=False,
+            basis="brief 1.6 (GIRFT early red flag: bilateral radiculopathy; bilateral leg pain OR 5.0) and "
+                  "1.10 (CES: bilateral leg neurology -> emergency; do not wait for white flags); the "
+                  "vignette notes pick the safety-first option for bilateral radicular pain without "
+                  "sphincter symptoms. ACR-V4 -> urgent MRI.")
+
+    # 56 -------------------------------------------------------------------------------
+    k = Case(56, "bilateral-sciatica-bodysite", 39, "female", "Bilateral sciatica coded once with bodySite")
+    k.cond("lbp", LBP, days(5))
+    k.cond("sciatica-bilateral", [SCIATICA, SCI_ICD[None]], days(4), body_site=[LOWER_LIMB, BILATERAL])
+    k.obs("retention-absent", RETENTION, "absent")
+    k.write(urgency="emergency", imaging="urgent_mri", categories=["cauda_equina"],
+            absent=["muscle_strain"], red_flag=True, self_care=False,
+            basis="as #55 (brief 1.6, 1.10, ACR-V4); laterality from bodySite SNOMED 51440002 Right and left.")
+
+    # 57 -------------------------------------------------------------------------------
+    k = Case(57, "sacral-stress-fracture-runner", 24, "female", "Sacral stress fracture in a distance runner")
+    k.cond("lbp", LBP, days(21), text="Low back and buttock pain")
+    k.finding("hop-test-positive", True)
+    k.finding("sacral-tenderness", True)
+    k.finding("slr-positive", False)
+    k.cond("amenorrhea", AMENORRHEA, days(200), category="problem-list-item")
+    k.obs("bmi", BMI, (17.8, "kg/m2", "kg/m2"), category="vital-signs")
+    k.running(72, 45)
+    k.write(urgency="routine", imaging="mri", categories=["stress_fracture"],
+            absent=["muscle_strain", "cauda_equina"], red_flag=True, self_care=False,
+            basis="brief 1.9 SACRAL (Fredericson 2003, Harris 2016): hop pain, sacral tenderness, negative "
+                  "SLR, amenorrhoea, low BMI, recent mileage change; radiographs usually negative, MRI "
+                  "preferred; ACR-SF. SEE (sports medicine) -> routine; no 'keep running' advice.")
+
+    # 58 -------------------------------------------------------------------------------
+    k = Case(58, "mileage-jump-mechanical", 30, "male", "Mileage jump alone with mechanical LBP")
+    k.cond("lbp", MECH_LBP, days(6))
+    k.running(50, 40)
+    k.finding("hop-test-positive", False)
+    k.finding("sacral-tenderness", False)
+    k.finding("vertebral-tenderness", False)
+    k.pain(3)
+    k.write(urgency="self_care", imaging="none", categories=["muscle_strain"],
+            absent=["stress_fracture", "fracture", *SERIOUS], red_flag=False, self_care=True,
+            basis="brief 1.9 LOAD: a load spike is a general injury-risk association (lower certainty), "
+                  "not a fracture sign; mechanical LBP -> NICE-1.1.3, ACR-V1; self-care with load advice.")
+
+    # 59 -------------------------------------------------------------------------------
+    k = Case(59, "fever-fahrenheit-immunosuppressed", 50, "female",
+             "Fever in degF with immunosuppression")
+    k.cond("lbp", LBP, days(6))
+    k.obs("temperature", TEMP, (101.8, "degF", "[degF]"), category="vital-signs")
+    k.cond("immunosuppressed", IMMUNOSUPPRESSED, days(2 * 365), category="problem-list-item")
+    k.pain(7)
+    k.write(urgency="emergency", imaging="urgent_mri", categories=["infection"],
+            absent=["muscle_strain"], red_flag=True, self_care=False,
+            basis="brief 1.10 infection: fever (101.8 degF = 38.8 Cel, >= 38.0) plus immunosuppression -> "
+                  "urgent MRI; ACR-V7, CKS-RF; urgency as #28 (URGENT/EMERG, safer reading).")
+
+    # 60 -------------------------------------------------------------------------------
+    k = Case(60, "weight-loss-serial-weights", 62, "male", "Weight loss derived from serial body weights")
+    k.cond("lbp", LBP, days(28))
+    k.obs("weight-1", WEIGHT, (82.0, "kg", "kg"), category="vital-signs", when=days(150))
+    k.obs("weight-2", WEIGHT, (78.5, "kg", "kg"), category="vital-signs", when=days(75))
+    k.obs("weight-3", WEIGHT, (75.0, "kg", "kg"), category="vital-signs", when=timedelta(hours=2))
+    k.write(urgency="routine", imaging="mri", categories=["malignancy"], absent=["muscle_strain"],
+            red_flag=True, self_care=False,
+            basis="as #27: 7 kg (8.5 %) loss over 5 months derived from serial 29463-7 (brief 2.2: compare "
+                  "serial weights over 6-12 months; threshold is policy); ACR-V7, ACP11-T2, CKS-RF.")
+
+    # 61 -------------------------------------------------------------------------------
+    k = Case(61, "mechanical-42-days-mri-order", 40, "male",
+             "Exactly 42 days of uncomplicated LBP with an MRI order")
+    k.cond("lbp", MECH_LBP, days(42))
+    k.obs("sciatica-absent", [SCIATICA], "absent")
+    k.pain(4)
+    k.mri_order()
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain"],
+            absent=["disc_radiculopathy", "fracture", *SERIOUS], red_flag=False, self_care=False,
+            ratings={"ServiceRequest/mri-1": "not-appropriate"},
+            basis="brief 1.10 / ACR-V2: >= 42 days only unlocks MRI with intervention candidacy (ACR-V3), "
+                  "none recorded, so imaging is not indicated and the MRI order is not appropriate; "
+                  "urgency as #3 (SEE if not improving).")
+
+    # 62 -------------------------------------------------------------------------------
+    k = Case(62, "child-night-pain", 12, "female", "12-year-old with night pain")
+    k.cond("lbp", LBP, days(10))
+    k.finding("night-pain", True, note="Pain wakes her at night")
+    k.obs("weakness-absent", WEAKNESS, "absent")
+    k.write(urgency="routine", imaging="xray", categories=[], absent=["muscle_strain"],
+            red_flag=True, self_care=False,
+            basis="brief 1.3 ACR-PEDS-V2: child with >= 1 red flag (night pain) -> radiography of the area "
+                  "usually appropriate; NG59 does not apply under 16. No category fixed for paediatric "
+                  "red flags in the vocabulary.")
+
+    # 63 -------------------------------------------------------------------------------
+    k = Case(63, "malignancy-history-z85", 58, "female", "Malignancy history coded only as ICD Z85.3")
+    k.cond("lbp", LBP, days(21))
+    k.cond("history-breast-cancer", Z85_3, None, category="problem-list-item")
+    k.write(urgency="urgent", imaging="mri", categories=["malignancy"], absent=["muscle_strain"],
+            red_flag=True, self_care=False,
+            basis="brief 2.1 / 2.5: Z85.* counts as history of malignancy (DOWNIE 33%); as #23 "
+                  "(ACR-V7, ACP11-T2).")
+
+    # 64 -------------------------------------------------------------------------------
+    k = Case(64, "immunosuppression-alone", 45, "female", "Immunosuppression alone with LBP")
+    k.cond("lbp", LBP, days(14))
+    k.cond("immunosuppressed", IMMUNOSUPPRESSED, days(3 * 365), category="problem-list-item")
+    k.temp(36.8)
+    k.write(urgency="routine", imaging="mri", categories=["infection"], absent=["muscle_strain"],
+            red_flag=True, self_care=False,
+            basis="brief 1.3 ACR-V7 (immunosuppression: MRI usually appropriate) and 1.10 (immunosuppression "
+                  "-> ACR-V7); no fever, so routine review, not the urgent infection pathway; CKS-RF.")
+
+    # 65 -------------------------------------------------------------------------------
+    k = Case(65, "nsaid-caution-age-70", 70, "male", "70 M on ibuprofen with mechanical LBP")
+    k.cond("lbp", MECH_LBP, days(10))
+    k.med_request("ibuprofen", IBUPROFEN, days(9), "400 mg by mouth three times daily with food", 400)
+    k.finding("major-trauma", False)
+    k.finding("minor-trauma", False)
+    k.pain(5)
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain", "medication_safety"],
+            absent=["cauda_equina", "infection", "neuro_deficit"], red_flag=False, self_care=False,
+            basis="brief 1.1 NICE NSAID recs (risk factors including age) -> NSAID caution; age 70 M is a weak "
+                  "flag (>50; ACP11-T2 VCF >65 men) without trauma -> SEE if not improving as #21/#25, NONE.")
+
+    # 66 -------------------------------------------------------------------------------
+    k = Case(66, "unrelated-hypertension", 45, "male", "Adult with only a hypertension Condition")
+    k.cond("hypertension", HYPERTENSION, days(4 * 365), category="problem-list-item")
+    k.write(urgency=None, imaging="none", categories=[],
+            absent=["muscle_strain", "disc_radiculopathy", "spinal_stenosis", "fracture",
+                    "stress_fracture", *SERIOUS],
+            red_flag=False, self_care=False,
+            basis="nothing relevant: no back-pain data, so no conclusions (hypertension code as in the "
+                  "Synthea data).")
+
+
+if __name__ == "__main__":
+    build()
+    print(len(CASES), "cases")
