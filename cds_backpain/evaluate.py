@@ -56,7 +56,9 @@ def evaluate(
     conclusions, ratings = resolve(kb, got.facts, firings)
     derived = derivations(kb, got.facts, firings)
     urgency, imaging = headline(conclusions)
-    cards = build_cards(conclusions, knowledge=kb, patient_ref=got.patient_ref)
+    cards = build_cards(
+        conclusions, knowledge=kb, patient_ref=got.patient_ref, derivations=derived, facts=got.facts
+    )
     bundle = build_bundle(
         conclusions,
         derived,

@@ -1,0 +1,135 @@
+"""What the card and FHIR emitters share: code systems, stable ids, ordering, words."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..results import urgency_rank
+
+if TYPE_CHECKING:
+    from ..results import Conclusion
+
+logger = logging.getLogger("cds_backpain.emit")
+
+BASE = "https://cds-backpain.example.org/fhir"
+#: Codes are conclusion (recommendation rule) ids.
+RULES_SYSTEM = f"{BASE}/CodeSystem/rules"
+#: Codes are conclusion categories (``cauda_equina`` ...).
+CATEGORY_SYSTEM = f"{BASE}/CodeSystem/conclusion-category"
+OVERRIDE_REASONS_SYSTEM = f"{BASE}/CodeSystem/override-reasons"
+KNOWLEDGE_DIGEST_SYSTEM = f"{BASE}/knowledge-digest"
+SOURCE_SPAN_SYSTEM = f"{BASE}/source-span"
+
+#: Root of every uuid5 this package emits.
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, BASE)
+
+T = TypeVar("T")
+
+#: Display words of the conclusion categories (codes of CATEGORY_SYSTEM).
+CATEGORY_WORDS: dict[str, str] = {
+    "muscle_strain": "muscle strain",
+    "disc_radiculopathy": "disc-related radiculopathy",
+    "spinal_stenosis": "spinal stenosis",
+    "fracture": "vertebral fracture",
+    "stress_fracture": "stress fracture",
+    "cauda_equina": "cauda equina syndrome",
+    "malignancy": "possible malignancy",
+    "infection": "possible spinal infection",
+    "neuro_deficit": "neurological deficit",
+    "imaging": "imaging appropriateness",
+    "medication_safety": "medication safety",
+    "alternative_diagnosis": "alternative diagnosis",
+}
+
+URGENCY_WORDS: dict[str, str] = {
+    "emergency": "emergency",
+    "urgent": "urgent",
+    "routine": "routine",
+    "self_care": "self-care",
+}
+
+IMAGING_WORDS: dict[str, str] = {
+    "none": "none advised",
+    "xray": "X-ray",
+    "mri": "MRI",
+    "urgent_mri": "urgent MRI",
+    "ct": "CT",
+}
+
+
+def category_words(category: str) -> str:
+    return CATEGORY_WORDS.get(category, category.replace("_", " "))
+
+
+def stable_uuid(*parts: object) -> uuid.UUID:
+    """A uuid5 under :data:`NAMESPACE` over ``parts`` (JSON-encoded, so unambiguous)."""
+    return uuid.uuid5(NAMESPACE, json.dumps(parts, separators=(",", ":"), default=str))
+
+
+def dedupe(items: Iterable[T]) -> list[T]:
+    """``items`` without repeats, first occurrence kept."""
+    seen: set[Any] = set()
+    out: list[T] = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+def ordered_conclusions(conclusions: Sequence[Conclusion]) -> list[Conclusion]:
+    """Most urgent first; red flags before others at equal urgency; then by id.
+
+    Self-care conclusions are dropped when any conclusion is a red flag (the resolve
+    stage already guarantees this; this is the last line of defence). Duplicate ids
+    are a bug upstream and raise ValueError.
+    """
+    ids = [c.id for c in conclusions]
+    if len(set(ids)) != len(ids):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"duplicate conclusion ids: {repeated}")
+    kept = list(conclusions)
+    if any(c.red_flag for c in kept):
+        dropped = [c.id for c in kept if c.self_care and not c.red_flag]
+        if dropped:
+            logger.warning("self-care conclusions dropped beside a red flag: %s", dropped)
+        kept = [c for c in kept if c.red_flag or not c.self_care]
+    return sorted(kept, key=lambda c: (-urgency_rank(c.urgency), not c.red_flag, c.id))
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("cds-backpain")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def fhir_instant(now: datetime) -> str:
+    """``now`` as a FHIR instant in UTC (``2026-06-01T12:00:00Z``); naive datetimes refused."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("'now' must be timezone-aware")
+    utc = now.astimezone(UTC)
+    spec = "seconds" if utc.microsecond == 0 else "milliseconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def prune(value: Any) -> Any:
+    """``value`` with None, empty strings, empty lists and empty objects removed (recursively)."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            v = prune(v)
+            if v is None or v == "" or v == [] or v == {}:
+                continue
+            out[k] = v
+        return out
+    if isinstance(value, list | tuple):
+        items = [prune(v) for v in value]
+        return [v for v in items if not (v is None or v == "" or v == [] or v == {})]
+    return value

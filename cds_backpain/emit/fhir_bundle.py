@@ -1,0 +1,267 @@
+"""A FHIR R4 Bundle of the conclusions: RequestGroup, DetectedIssue, Provenance.
+
+* one ``RequestGroup`` (one ``action`` per conclusion, priority from urgency, the
+  guideline citations and source passages as ``documentation``), emitted even when
+  nothing was concluded so that the knowledge version and digest always travel;
+* one ``DetectedIssue`` per red-flag conclusion, implicating the evidence resources;
+* one ``Provenance`` per conclusion: the input resources it rests on (role ``source``)
+  and the exact source passages (role ``quotation``, identified as
+  ``<file>#char=<start>,<end>;sha256=<hex>``), guideline URLs as ``policy``.
+
+Every resource is validated with the fhir.resources R4B models; ids and fullUrls are
+uuid5, so identical inputs give an identical Bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+
+from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan, urgency_rank
+from ._shared import (
+    CATEGORY_SYSTEM,
+    KNOWLEDGE_DIGEST_SYSTEM,
+    SOURCE_SPAN_SYSTEM,
+    category_words,
+    dedupe,
+    fhir_instant,
+    ordered_conclusions,
+    package_version,
+    prune,
+    stable_uuid,
+)
+from .markdown import normalize_text, truncate
+
+if TYPE_CHECKING:
+    from ..kb.knowledge import Knowledge
+
+__all__ = ["IMPLICABLE_TYPES", "build_bundle", "span_identifier"]
+
+#: FHIR request priority per urgency.
+PRIORITY: dict[str, str] = {
+    "self_care": "routine",
+    "routine": "routine",
+    "urgent": "urgent",
+    "emergency": "stat",
+}
+_PRIORITY_ORDER = ("routine", "urgent", "asap", "stat")
+#: Resource types a DetectedIssue may implicate.
+IMPLICABLE_TYPES = ("Condition", "Observation", "MedicationStatement", "MedicationRequest")
+#: R5-style extension naming the element of the target a Provenance is about.
+TARGET_ELEMENT = "http://hl7.org/fhir/StructureDefinition/targetElement"
+PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+QUOTE_CHARS = 200
+
+
+def span_identifier(span: SourceSpan) -> str:
+    """``<file>#char=<start>,<end>;sha256=<hex>`` (RFC 5147-style text fragment)."""
+    return f"{span.source}#char={span.start},{span.end};sha256={span.sha256}"
+
+
+def build_bundle(
+    conclusions: Sequence[Conclusion],
+    derivations: Sequence[Derivation] = (),
+    *,
+    knowledge: Knowledge,
+    patient_ref: str | None,
+    now: datetime,
+    ratings: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A FHIR R4 ``collection`` Bundle of the conclusions, as a plain JSON dict.
+
+    ``now`` (timezone-aware) is the Bundle timestamp, ``authoredOn``, ``recorded`` and
+    ``identifiedDateTime``. ``derivations`` and ``ratings`` are accepted for interface
+    symmetry and do not change the Bundle (ratings travel in CDS Hooks systemActions).
+    Self-care conclusions beside a red flag are left out, as on the cards.
+    Raises ``ValueError`` for a naive ``now`` or duplicate conclusion ids.
+    """
+    del derivations, ratings  # see docstring
+    stamp = fhir_instant(now)
+    ordered = ordered_conclusions(conclusions)
+    root = stable_uuid(
+        "bundle",
+        knowledge.digest,
+        patient_ref,
+        stamp,
+        [[c.id, sorted(set(c.evidence))] for c in ordered],
+    )
+
+    def urn(*parts: str) -> tuple[str, str]:
+        u = str(stable_uuid(str(root), *parts))
+        return u, f"urn:uuid:{u}"
+
+    rg_id, rg_url = urn("RequestGroup")
+    entries: list[tuple[str, dict[str, Any]]] = [
+        (rg_url, _request_group(rg_id, ordered, knowledge, patient_ref, stamp))
+    ]
+    for c in ordered:
+        issue_url = None
+        if c.red_flag:
+            issue_id, issue_url = urn("DetectedIssue", c.id)
+            entries.append((issue_url, _detected_issue(issue_id, c, patient_ref, stamp)))
+        prov_id, prov_url = urn("Provenance", c.id)
+        entries.append((prov_url, _provenance(prov_id, c, knowledge, rg_url, issue_url, stamp)))
+    resources = [(url, _validated(res)) for url, res in entries]
+    bundle = {
+        "resourceType": "Bundle",
+        "id": str(root),
+        "type": "collection",
+        "timestamp": stamp,
+        "entry": [{"fullUrl": url, "resource": res} for url, res in resources],
+    }
+    Bundle.model_validate(bundle)
+    return bundle
+
+
+def _validated(resource: dict[str, Any]) -> dict[str, Any]:
+    """``resource`` pruned, validated with its R4B model, as canonical plain JSON."""
+    model = get_fhir_model_class(resource["resourceType"]).model_validate(prune(resource))
+    return prune(json.loads(model.model_dump_json()))
+
+
+def _coding_category(c: Conclusion) -> dict[str, Any]:
+    return {"system": CATEGORY_SYSTEM, "code": c.category, "display": category_words(c.category)}
+
+
+def _subject(patient_ref: str | None) -> dict[str, str] | None:
+    return {"reference": patient_ref} if patient_ref else None
+
+
+def _request_group(
+    rg_id: str,
+    ordered: Sequence[Conclusion],
+    knowledge: Knowledge,
+    patient_ref: str | None,
+    stamp: str,
+) -> dict[str, Any]:
+    actions = [_action(c, knowledge) for c in ordered]
+    priorities = [a["priority"] for a in actions]
+    return {
+        "resourceType": "RequestGroup",
+        "id": rg_id,
+        "identifier": [{"system": KNOWLEDGE_DIGEST_SYSTEM, "value": f"sha256:{knowledge.digest}"}],
+        "instantiatesUri": [f"urn:cds-backpain:knowledge:{quote(knowledge.version, safe='')}"],
+        "status": "active",
+        "intent": "proposal",
+        "priority": max(priorities, key=_PRIORITY_ORDER.index) if priorities else None,
+        "subject": _subject(patient_ref),
+        "authoredOn": stamp,
+        "action": actions,
+    }
+
+
+def _action(c: Conclusion, knowledge: Knowledge) -> dict[str, Any]:
+    docs: list[dict[str, Any]] = []
+    for item in dedupe(c.provenance):
+        if isinstance(item, GuidelineCitation):
+            docs.append(
+                {
+                    "type": "citation",
+                    "label": item.guideline,
+                    "display": item.statement,
+                    "citation": item.citation,
+                    "url": item.url,
+                }
+            )
+        elif isinstance(item, SourceSpan):
+            doc = knowledge.sources.get(item.source)
+            docs.append(
+                {
+                    "type": "justification",
+                    "label": f"{item.source}#{item.start}-{item.end}",
+                    "display": truncate(normalize_text(item.quote), QUOTE_CHARS),
+                    "citation": item.title or (doc.title if doc is not None else None),
+                    "url": doc.url if doc is not None else None,
+                }
+            )
+    return {
+        "id": c.id,
+        "title": c.summary,
+        "description": " ".join(c.advice) or None,
+        "priority": PRIORITY[c.urgency],
+        "code": [{"coding": [_coding_category(c)]}],
+        "documentation": docs,
+    }
+
+
+def _detected_issue(
+    issue_id: str, c: Conclusion, patient_ref: str | None, stamp: str
+) -> dict[str, Any]:
+    implicated = [
+        {"reference": ref} for ref in dedupe(c.evidence) if ref.split("/", 1)[0] in IMPLICABLE_TYPES
+    ]
+    return {
+        "resourceType": "DetectedIssue",
+        "id": issue_id,
+        "status": "final",
+        "severity": "high" if urgency_rank(c.urgency) >= urgency_rank("urgent") else "moderate",
+        "code": {"coding": [_coding_category(c)]},
+        "patient": _subject(patient_ref),
+        "identifiedDateTime": stamp,
+        "implicated": implicated,
+        "detail": c.summary,
+    }
+
+
+def _provenance(
+    prov_id: str,
+    c: Conclusion,
+    knowledge: Knowledge,
+    rg_url: str,
+    issue_url: str | None,
+    stamp: str,
+) -> dict[str, Any]:
+    targets: list[dict[str, Any]] = [
+        {
+            "reference": rg_url,
+            "extension": [{"url": TARGET_ELEMENT, "valueUri": c.id}],
+        }
+    ]
+    if issue_url:
+        targets.append({"reference": issue_url})
+    entities: list[dict[str, Any]] = [
+        {"role": "source", "what": {"reference": ref}} for ref in dedupe(c.evidence)
+    ]
+    policy: list[str] = []
+    for item in dedupe(c.provenance):
+        if isinstance(item, SourceSpan):
+            entities.append(
+                {
+                    "role": "quotation",
+                    "what": {
+                        "identifier": {
+                            "system": SOURCE_SPAN_SYSTEM,
+                            "value": span_identifier(item),
+                        },
+                        "display": truncate(normalize_text(item.quote), QUOTE_CHARS),
+                    },
+                }
+            )
+        elif isinstance(item, GuidelineCitation):
+            policy.append(item.url)
+    return {
+        "resourceType": "Provenance",
+        "id": prov_id,
+        "target": targets,
+        "recorded": stamp,
+        "policy": dedupe(policy),
+        "agent": [
+            {
+                "type": {
+                    "coding": [
+                        {"system": PARTICIPANT_TYPE, "code": "assembler", "display": "Assembler"}
+                    ]
+                },
+                "who": {
+                    "display": f"cds-backpain {package_version()} (knowledge {knowledge.version})"
+                },
+            }
+        ],
+        "entity": entities,
+    }
