@@ -1,0 +1,142 @@
+"""``ingest()``: FHIR R4 JSON in, validated models and typed facts out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
+from ..facts import Fact
+from ..results import Issue
+from .extract import Extractor, patient_fact
+from .identity import PatientMatcher, Resolver, assign_keys, check_subjects, find_patient
+from .outcome import Problems
+from .parse import JsonInput, Limits, load_json
+from .unpack import unpack
+from .validate import Timer
+
+if TYPE_CHECKING:
+    from ..kb.valuesets import ValueSetIndex
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What one input said about its patient, as facts the rules can read."""
+
+    #: Reference of the one patient (``Patient/<id>``).
+    patient_ref: str
+    #: Facts in a canonical order (input order never changes it).
+    facts: tuple[Fact, ...]
+    #: Validated fhir.resources R4B models, keyed by reference (``Condition/1``).
+    resources: dict[str, FHIRAbstractModel]
+    #: ``{"resources": n, "used": n, "ignored": n}`` over the top-level resources.
+    counts: dict[str, int]
+    #: Things worth knowing that did not stop ingest (approximate age, unknown unit...).
+    warnings: tuple[Issue, ...]
+    #: Draft or active imaging orders (``ServiceRequest/<id>``) found in the input.
+    orders: tuple[str, ...]
+    #: Seconds spent: ``parse``, ``validate`` (fhir.resources models), ``extract``, ``total``.
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+def _fact_key(f: Fact) -> tuple[str, str, str, str]:
+    return (
+        f.kind,
+        f.concept,
+        f.source or "",
+        json.dumps(f.model_dump(mode="json"), sort_keys=True),
+    )
+
+
+def ingest(
+    data: JsonInput,
+    *,
+    valuesets: ValueSetIndex,
+    parameters: Mapping[str, Any],
+    now: dt.datetime,
+    limits: Limits | None = None,
+    lenient: bool = True,
+) -> Ingested:
+    """Read FHIR R4 JSON about one patient and return its facts.
+
+    ``data`` is a Bundle, a single resource, or a JSON array of resources, as bytes,
+    text, a parsed dict/list, or a ``Path`` to a file. ``now`` (timezone-aware) is the
+    evaluation instant: ages and durations are computed at it. With ``lenient`` a
+    missing ``Bundle.type`` is read as ``collection`` and a missing
+    ``MedicationRequest.intent`` as ``order``, each with a warning.
+
+    Raises :class:`InvalidInputError` (an OperationOutcome with every defect found) for
+    input that is not acceptable FHIR R4 about exactly one patient, and
+    :class:`InputLimitError` when a :class:`Limits` bound is exceeded.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    now = now.astimezone(dt.UTC)
+    limits = limits or Limits()
+    t0 = time.perf_counter()
+    doc = load_json(data, limits)
+    t_parse = time.perf_counter() - t0
+
+    problems = Problems()
+    timer = Timer()
+    unpacked = unpack(doc, limits, problems, timer, lenient)
+    problems.raise_if_any()
+
+    t1 = time.perf_counter()
+    entries = unpacked.entries
+    by_key = assign_keys(entries, problems)
+    container = (
+        "Bundle.entry" if isinstance(doc, dict) and doc.get("resourceType") == "Bundle" else None
+    )
+    patient = find_patient(entries, problems, container)
+    problems.raise_if_any()
+    assert patient is not None and patient.model is not None
+    check_subjects(entries, PatientMatcher(patient), problems)
+    problems.raise_if_any()
+
+    pfact, birth = patient_fact(patient, now, problems)
+    extractor = Extractor(valuesets, parameters, now, problems, Resolver(by_key, entries), birth)
+    facts: list[Fact] = [pfact]
+    used = {patient.key}
+    handlers = {
+        "Condition": extractor.condition,
+        "Observation": extractor.observation,
+        "MedicationRequest": extractor.medication,
+        "MedicationStatement": extractor.medication,
+        "ServiceRequest": extractor.service_request,
+    }
+    for e in entries:
+        handler = handlers.get(e.rt)
+        if handler is None or e.model is None:
+            continue
+        produced = handler(e)
+        if produced:
+            used.add(e.key)
+            facts.extend(produced)
+    facts.extend(extractor.series())
+    used |= extractor.out.used
+    problems.raise_if_any()
+    t_extract = time.perf_counter() - t1
+
+    resources = {e.key: e.model for e in entries if e.model is not None}
+    n = len(entries)
+    n_used = sum(1 for e in entries if e.key in used)
+    return Ingested(
+        patient_ref=patient.key,
+        facts=tuple(sorted(facts, key=_fact_key)),
+        resources=resources,
+        counts={"resources": n, "used": n_used, "ignored": n - n_used},
+        warnings=problems.sorted_warnings(),
+        orders=tuple(sorted(extractor.out.orders)),
+        timings={
+            "parse": t_parse,
+            "validate": timer.seconds,
+            "extract": t_extract,
+            "total": time.perf_counter() - t0,
+        },
+    )

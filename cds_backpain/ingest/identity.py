@@ -1,0 +1,161 @@
+"""Who and what the resources are: references, duplicates, the one patient, subjects.
+
+A leak between patients is worse than a refusal: every clinical resource must point
+at the one Patient of the input, by ``Patient/<id>``, by the Patient entry's
+``fullUrl``, or by an absolute URL ending in ``/Patient/<id>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from .outcome import Problems, clip
+from .r4 import SUBJECT_TYPES
+from .unpack import Entry
+
+_RESTFUL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def strip_history(ref: str) -> str:
+    """A reference without its ``/_history/<version>`` suffix."""
+    return ref.split("/_history/", 1)[0]
+
+
+def _anonymous_key(entry: Entry) -> str:
+    canon = json.dumps(entry.raw, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{entry.rt}/anon-{hashlib.sha256(canon.encode()).hexdigest()[:16]}"
+
+
+def assign_keys(entries: list[Entry], problems: Problems) -> dict[str, Entry]:
+    """Give each entry its reference key; record duplicates and fullUrl/id mismatches."""
+    by_key: dict[str, Entry] = {}
+    by_url: dict[str, Entry] = {}
+    for e in entries:
+        rid = e.raw.get("id") if isinstance(e.raw.get("id"), str) else None
+        url_match = _RESTFUL.search(e.full_url) if e.full_url else None
+        if rid and url_match and (url_match.group(1) != e.rt or url_match.group(2) != rid):
+            problems.error(
+                "invalid",
+                f"fullUrl does not match the resource ({e.rt}/{clip(rid, 64)})",
+                e.where.removesuffix(".resource") + ".fullUrl",
+            )
+        if rid:
+            e.key = f"{e.rt}/{rid}"
+        elif url_match and url_match.group(1) == e.rt:
+            e.key = f"{e.rt}/{url_match.group(2)}"
+        elif e.full_url:
+            e.key = e.full_url
+        else:
+            e.key = _anonymous_key(e)
+        if e.key in by_key:
+            problems.error(
+                "duplicate",
+                f"{clip(e.key, 80)} occurs more than once (also at {by_key[e.key].where})",
+                e.where + (".id" if rid else ""),
+            )
+        else:
+            by_key[e.key] = e
+        if e.full_url:
+            if e.full_url in by_url and by_url[e.full_url] is not e:
+                problems.error(
+                    "duplicate",
+                    f"fullUrl {clip(e.full_url, 80)} occurs more than once",
+                    e.where.removesuffix(".resource") + ".fullUrl",
+                )
+            by_url[e.full_url] = e
+    return by_key
+
+
+def find_patient(
+    entries: list[Entry], problems: Problems, container: str | None = None
+) -> Entry | None:
+    """The one Patient entry (records an error for none or several).
+
+    ``container`` is where a missing Patient should have been (``Bundle.entry``).
+    """
+    patients = [e for e in entries if e.rt == "Patient"]
+    if not patients:
+        problems.error(
+            "required",
+            "missing Patient: the input must include the patient's Patient resource",
+            container,
+        )
+        return None
+    if len(patients) > 1:
+        problems.error(
+            "business-rule",
+            f"a Bundle must describe one patient, found {len(patients)} Patients",
+            patients[1].where,
+        )
+        return None
+    return patients[0]
+
+
+class PatientMatcher:
+    """Decides whether a Reference points at the one patient of the input."""
+
+    def __init__(self, patient: Entry):
+        self.id = patient.raw.get("id") if isinstance(patient.raw.get("id"), str) else None
+        self.full_url = patient.full_url
+        self.key = patient.key
+        model = patient.model
+        self.identifiers = {
+            (i.system, i.value)
+            for i in (getattr(model, "identifier", None) or [])
+            if i.value is not None
+        }
+
+    def matches(self, reference: Any) -> bool:
+        ref = getattr(reference, "reference", None)
+        if ref is None:
+            ident = getattr(reference, "identifier", None)
+            return ident is not None and (ident.system, ident.value) in self.identifiers
+        ref = strip_history(ref)
+        if ref in (self.key, self.full_url):
+            return True
+        if self.id is None:
+            return False
+        return ref == f"Patient/{self.id}" or (
+            ref.startswith(("http://", "https://")) and ref.endswith(f"/Patient/{self.id}")
+        )
+
+
+def check_subjects(entries: list[Entry], matcher: PatientMatcher, problems: Problems) -> None:
+    """Every clinical resource must be about the one patient (Observation may omit subject)."""
+    for e in entries:
+        if e.rt not in SUBJECT_TYPES or e.model is None:
+            continue
+        subject = getattr(e.model, "subject", None)
+        if subject is None:
+            if e.rt != "Observation":  # required elsewhere; the model already says so
+                problems.error("required", f"{e.rt}.subject is missing", f"{e.where}.subject")
+            continue
+        if not matcher.matches(subject):
+            problems.error(
+                "business-rule",
+                f"{e.rt}.subject does not reference the Patient of this input "
+                f"({clip(matcher.key, 80)}); one input must describe one patient",
+                f"{e.where}.subject",
+            )
+
+
+class Resolver:
+    """Finds the entry a literal reference points at (type/id, fullUrl or absolute URL)."""
+
+    def __init__(self, by_key: dict[str, Entry], entries: list[Entry]):
+        self.by_key = by_key
+        self.by_url = {e.full_url: e for e in entries if e.full_url}
+
+    def resolve(self, ref: str | None, rt: str) -> Entry | None:
+        if not ref:
+            return None
+        ref = strip_history(ref)
+        hit = self.by_url.get(ref) or self.by_key.get(ref)
+        if hit is None:
+            m = _RESTFUL.search(ref)
+            if m:
+                hit = self.by_key.get(f"{m.group(1)}/{m.group(2)}")
+        return hit if hit is not None and hit.rt == rt else None
