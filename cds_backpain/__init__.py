@@ -40,7 +40,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # evaluate/load_knowledge import fhir.resources and the engine: load them on first use.
     if name == "evaluate":
-        from .evaluate import evaluate
+        from .pipeline import evaluate
 
         return evaluate
     if name == "load_knowledge":

@@ -38,7 +38,7 @@ def main() -> None:
 )
 def evaluate(path: Path, now: str | None, fmt: str, engine: str | None) -> None:
     """Evaluate one patient's FHIR R4 data (Bundle, resource or JSON array) at PATH."""
-    from .evaluate import evaluate as run
+    from .pipeline import evaluate as run
 
     try:
         ev = run(path.read_bytes(), now=now, engine=engine)
@@ -67,7 +67,7 @@ def evaluate(path: Path, now: str | None, fmt: str, engine: str | None) -> None:
 @click.option("--engine", type=click.Choice(["durable", "reference"]), default=None)
 def examples(directory: Path | None, now: str | None, engine: str | None) -> None:
     """Evaluate the bundled clinical examples and compare each with its expected outcome."""
-    from .evaluate import evaluate as run
+    from .pipeline import evaluate as run
     from .examples import load_examples, mismatches
 
     failed = 0

@@ -156,6 +156,10 @@ def resolve(
             current = ratings.get(order)
             if current is None or precedence.index(c.rating) < precedence.index(current):  # type: ignore[arg-type]
                 ratings[order] = c.rating  # type: ignore[assignment]
+    # A rating conclusion that lost on every order it rated would contradict the winner: drop it.
+    conclusions = [
+        c for c in conclusions if c.rating is None or any(ratings.get(o) == c.rating for o in c.orders)
+    ]
     return tuple(conclusions), dict(sorted(ratings.items()))
 
 

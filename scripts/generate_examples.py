@@ -507,9 +507,9 @@ def build() -> None:
     k.med_statement("alendronate", None, "active", days(4 * 365), text="alendronate 70 mg weekly")
     k.obs("weakness-absent", WEAKNESS, "absent", text="No neurology")
     k.pain(7)
-    k.write(urgency="routine", imaging="xray", categories=["fracture"], absent=["muscle_strain"],
+    k.write(urgency="urgent", imaging="xray", categories=["fracture"], absent=["muscle_strain"],
             red_flag=True, self_care=False,
-            basis="brief section 3 #17: FX / SEE promptly (same/next day; SEE -> routine, the URGENT column "
+            basis="brief section 3 #17 (lead: minor trauma + osteoporosis is the ACR-V6/CKS fracture pathway, taken as urgent same-day like #20; X-ray first): FX / SEE promptly (same/next day; SEE -> routine, the URGENT column "
                   "is kept for #20) / XR lumbar; ACR-V6, CKS-RF (minor trauma + osteoporosis), DOWNIE. "
                   "Alendronate is uncoded text (no RxNorm code in the brief).")
 
@@ -534,9 +534,9 @@ def build() -> None:
     k.cond("minor-trauma", f("minor-trauma"), days(2), text="Fall from standing height")
     k.finding("vertebral-tenderness", True, note="Spinous process tenderness")
     k.pain(7)
-    k.write(urgency="urgent", imaging="ct", categories=["fracture"], absent=["muscle_strain"],
+    k.write(urgency="urgent", imaging="xray", categories=["fracture"], absent=["muscle_strain"],
             red_flag=True, self_care=False,
-            basis="brief section 3 #20: FX (older age + low-velocity trauma) / URGENT (same day) / XR or CT "
+            basis="brief section 3 #20 (lead: X-ray first, the ACR-V6 first-line study; CT if X-ray is negative and suspicion remains): FX (older age + low-velocity trauma) / URGENT (same day) / XR or CT "
                   "(safer reading: CT); ACR-V6, ACP11-T2 (men >65), DOWNIE.")
 
     # 21 -------------------------------------------------------------------------------
@@ -616,9 +616,9 @@ def build() -> None:
     k.temp(38.7)
     k.cond("ivdu", IVDU, days(3 * 365), category="problem-list-item")
     k.pain(9)
-    k.write(urgency="emergency", imaging="urgent_mri", categories=["infection"],
+    k.write(urgency="urgent", imaging="urgent_mri", categories=["infection"],
             absent=["muscle_strain"], red_flag=True, self_care=False,
-            basis="brief section 3 #28: INF / URGENT / EMERG (safer reading: emergency) / URGENT MRI; "
+            basis="brief section 3 #28 (lead: brief 1.10 and the NHS tiers say infection -> urgent same day; ED only if systemically unwell, which the data cannot show): INF / URGENT / EMERG (safer reading: emergency) / URGENT MRI; "
                   "ACP11-T2 (fever + IVDU -> immediate MRI), ACR-V7, CKS-RF.")
 
     # 32 -------------------------------------------------------------------------------
@@ -714,9 +714,9 @@ def build() -> None:
     k.med_request("naproxen", NAPROXEN, days(8), "500 mg by mouth twice daily with food", 500)
     k.obs("egfr", None, (52, "mL/min/{1.73_m2}", "mL/min/{1.73_m2}"),
           text="eGFR (example value; uncoded)", category="laboratory", when=days(30))
-    k.write(urgency="self_care", imaging="none", categories=["muscle_strain", "medication_safety"],
-            absent=["fracture", *SERIOUS], red_flag=False, self_care=True,
-            basis="brief section 3 #43: MECH / SELF with an NSAID-caution message / NONE; NICE NSAID recs, "
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain", "medication_safety"],
+            absent=["fracture", *SERIOUS], red_flag=False, self_care=False,
+            basis="brief section 3 #43 (lead: the brief conflicts with #25 on age > 50; #25 is the row that tests the weak flag, so 57 M is routine like 53 M): MECH / SELF with an NSAID-caution message / NONE; NICE NSAID recs, "
                   "ACP17-R1. eGFR is uncoded text (no LOINC code in the brief), so the caution rests on "
                   "the NSAID itself.")
 
@@ -846,9 +846,9 @@ def build() -> None:
     k.obs("temperature", TEMP, (101.8, "degF", "[degF]"), category="vital-signs")
     k.cond("immunosuppressed", IMMUNOSUPPRESSED, days(2 * 365), category="problem-list-item")
     k.pain(7)
-    k.write(urgency="emergency", imaging="urgent_mri", categories=["infection"],
+    k.write(urgency="urgent", imaging="urgent_mri", categories=["infection"],
             absent=["muscle_strain"], red_flag=True, self_care=False,
-            basis="brief 1.10 infection: fever (101.8 degF = 38.8 Cel, >= 38.0) plus immunosuppression -> "
+            basis="(lead: urgent as #28) brief 1.10 infection: fever (101.8 degF = 38.8 Cel, >= 38.0) plus immunosuppression -> "
                   "urgent MRI; ACR-V7, CKS-RF; urgency as #28 (URGENT/EMERG, safer reading).")
 
     # 60 -------------------------------------------------------------------------------
@@ -913,9 +913,9 @@ def build() -> None:
     k.finding("major-trauma", False)
     k.finding("minor-trauma", False)
     k.pain(5)
-    k.write(urgency="routine", imaging="none", categories=["muscle_strain", "medication_safety"],
-            absent=["cauda_equina", "infection", "neuro_deficit"], red_flag=False, self_care=False,
-            basis="brief 1.1 NICE NSAID recs (risk factors including age) -> NSAID caution; age 70 M is a weak "
+    k.write(urgency="routine", imaging="xray", categories=["fracture", "medication_safety"],
+            absent=["cauda_equina", "infection", "neuro_deficit"], red_flag=True, self_care=False,
+            basis="(lead: 70 M is over the male VCF age threshold (> 65, brief 1.10, ACP11-T2/ACR-V6), so the age-related fracture pathway applies, X-ray, as #21 implies when the threshold is met) brief 1.1 NICE NSAID recs (risk factors including age) -> NSAID caution; age 70 M is a weak "
                   "flag (>50; ACP11-T2 VCF >65 men) without trauma -> SEE if not improving as #21/#25, NONE.")
 
     # 66 -------------------------------------------------------------------------------

@@ -669,7 +669,8 @@ def test_synthea_patient_with_chronic_low_back_pain():
     assert r.counts["used"] + r.counts["ignored"] == r.counts["resources"]
     # every Condition and MedicationRequest was validated into an R4B model
     n_validated = sum(
-        r_["resourceType"] in ("Patient", "Condition", "MedicationRequest") for r_ in resources
+        r_["resourceType"] in ("Patient", "Condition", "MedicationRequest", "Procedure")
+        for r_ in resources
     )
     assert len(r.resources) == n_validated
 

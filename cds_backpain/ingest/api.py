@@ -109,6 +109,7 @@ def ingest(
         "MedicationRequest": extractor.medication,
         "MedicationStatement": extractor.medication,
         "ServiceRequest": extractor.service_request,
+        "Procedure": extractor.procedure,
     }
     for e in entries:
         handler = handlers.get(e.rt)

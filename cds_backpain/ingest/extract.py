@@ -12,6 +12,7 @@ becomes a fact.
   doNotPerform -> no fact; ``current`` for an active course (a request also needs an
   order-like intent); ``days`` = exposure up to now.
 * ServiceRequest: draft/active imaging orders -> order facts.
+* Procedure: completed procedures (e.g. lumbar discectomy) -> present findings of their concept.
 """
 
 from __future__ import annotations
@@ -523,6 +524,35 @@ class Extractor:
             starts.append(s.point(self.now))
         if en is not None:
             ends.append(en.end if en.precision != "time" else en.earliest)
+
+    def procedure(self, e: Entry) -> list[Fact]:
+        """A completed Procedure (e.g. a lumbar discectomy) is a present finding of its concept."""
+        m = e.model
+        if m.status != "completed":
+            return []
+        matches = self.match(_codings([m.code]), frozenset({"finding"}))
+        if not matches:
+            return []
+        when = None
+        if m.performedDateTime is not None:
+            when = self.instant(m.performedDateTime, f"{e.where}.performedDateTime", "performed")
+        elif m.performedPeriod is not None and m.performedPeriod.start is not None:
+            when = self.instant(
+                m.performedPeriod.start, f"{e.where}.performedPeriod.start", "performed"
+            )
+        days = self.days_since(when)
+        return [
+            self.fact(
+                kind="finding",
+                concept=concept,
+                source=e.key,
+                present=True,
+                status="active",
+                days=days,
+                label=ms[0].label,
+            )
+            for concept, ms in sorted(matches.items())
+        ]
 
     def service_request(self, e: Entry) -> list[Fact]:
         m = e.model

@@ -92,6 +92,7 @@ VALIDATED_TYPES: frozenset[str] = frozenset(
         "MedicationStatement",
         "Medication",
         "ServiceRequest",
+        "Procedure",
     }
 )
 
@@ -102,6 +103,7 @@ SUBJECT_TYPES: tuple[str, ...] = (
     "MedicationRequest",
     "MedicationStatement",
     "ServiceRequest",
+    "Procedure",
 )
 
 #: Bundle types ingest accepts (R4 Bundle.type has also history, message and the responses).
@@ -130,6 +132,9 @@ REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
     ),
     ("MedicationStatement", "status"): _words(
         "active completed entered-in-error intended stopped on-hold unknown not-taken"
+    ),
+    ("Procedure", "status"): _words(
+        "preparation in-progress not-done on-hold stopped completed entered-in-error unknown"
     ),
     ("ServiceRequest", "status"): _words(
         "draft active on-hold revoked completed entered-in-error unknown"

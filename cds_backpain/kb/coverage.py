@@ -61,7 +61,7 @@ def _without(bundle: dict[str, Any], refs: set[str]) -> dict[str, Any]:
 
 def coverage(knowledge: Knowledge, examples: list[Example] | None = None) -> list[RuleCoverage]:
     """Coverage of every rule over ``examples`` (default: the bundled ones)."""
-    from ..evaluate import evaluate
+    from ..pipeline import evaluate
 
     examples = examples if examples is not None else load_examples()
     table = {rid: RuleCoverage(rid) for rid in knowledge.rules}

@@ -298,10 +298,11 @@ def _load(root: Path) -> Knowledge:
     rules, domains, spans = _load_rules(
         root, params, guidelines, sources, texts, templates, vs, problems
     )
-    compiled, limit_problems = compile_rules(rules.values(), params)
-    problems.extend(limit_problems)
-    if problems:
+    if problems:  # compile only what is known to be well-formed
         raise KnowledgeError(problems)
+    compiled, limit_problems = compile_rules(rules.values(), params)
+    if limit_problems:
+        raise KnowledgeError(limit_problems)
 
     labels = {k: info.label for k, info in vs.concepts.items()}
     for r in rules.values():
