@@ -63,6 +63,10 @@ def mismatches(example: Example, ev: Evaluation) -> list[str]:
         got = any(c.self_care for c in ev.conclusions)
         if got != exp["self_care"]:
             out.append(f"self-care advice {got} != expected {exp['self_care']}")
+    seen = {f["concept"] for f in ev.facts}
+    for concept in exp.get("recognised", []):
+        if concept not in seen:
+            out.append(f"concept {concept} not recognised in the input")
     for ref, rating in exp.get("ratings", {}).items():
         if ev.ratings.get(ref) != rating:
             out.append(f"rating of {ref} {ev.ratings.get(ref)} != expected {rating}")

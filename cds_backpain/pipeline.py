@@ -79,6 +79,11 @@ def evaluate(
         cards=tuple(cards),
         bundle=bundle,
         ratings=ratings,  # type: ignore[arg-type]
+        facts=tuple(
+            f.model_dump(exclude_none=True, exclude={"label", "also"})
+            | ({"also": list(f.also)} if f.also else {})
+            for f in got.facts
+        ),
         counts=dict(got.counts),
         issues=tuple(got.warnings),
     )

@@ -115,6 +115,8 @@ class Evaluation(_Out):
     derivations: tuple[Derivation, ...]
     cards: tuple[dict[str, Any], ...]
     bundle: dict[str, Any]
+    #: The facts the rules saw (kind, concept, source resource and qualifiers), for explanation.
+    facts: tuple[dict[str, Any], ...] = ()
     #: Ratings of draft imaging orders: ServiceRequest reference -> rating.
     ratings: dict[str, Rating] = {}
     #: Resources read, used (matched a value set) and ignored.
