@@ -67,8 +67,8 @@ def evaluate(path: Path, now: str | None, fmt: str, engine: str | None) -> None:
 @click.option("--engine", type=click.Choice(["durable", "reference"]), default=None)
 def examples(directory: Path | None, now: str | None, engine: str | None) -> None:
     """Evaluate the bundled clinical examples and compare each with its expected outcome."""
-    from .pipeline import evaluate as run
     from .examples import load_examples, mismatches
+    from .pipeline import evaluate as run
 
     failed = 0
     rows = load_examples(directory)

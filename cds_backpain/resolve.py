@@ -158,7 +158,9 @@ def resolve(
                 ratings[order] = c.rating  # type: ignore[assignment]
     # A rating conclusion that lost on every order it rated would contradict the winner: drop it.
     conclusions = [
-        c for c in conclusions if c.rating is None or any(ratings.get(o) == c.rating for o in c.orders)
+        c
+        for c in conclusions
+        if c.rating is None or any(ratings.get(o) == c.rating for o in c.orders)
     ]
     return tuple(conclusions), dict(sorted(ratings.items()))
 

@@ -43,6 +43,13 @@ MD = MarkdownIt("commonmark", {"linkify": True}).enable(["linkify", "table", "st
 # -- a small real knowledge base: real source documents, real spans ------------------
 
 
+def _real_displays():
+    """Our CodeSystems' displays (category words, override reasons) from the real knowledge/."""
+    from cds_backpain.kb.loader import _displays, knowledge_root
+
+    return _displays(knowledge_root() / "codesystems")
+
+
 def make_knowledge(digest: str = "d" * 64) -> Knowledge:
     name = "000_3fdf5a4f530aa6ea.txt"
     raw = (SOURCES / name).read_bytes()
@@ -88,6 +95,7 @@ def make_knowledge(digest: str = "d" * 64) -> Knowledge:
         },
         parameters={},
         policy=Policy(),
+        displays=_real_displays(),
         templates={
             "urgent_mri": {
                 "resourceType": "ServiceRequest",

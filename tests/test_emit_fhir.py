@@ -28,6 +28,13 @@ SPAN_ID = re.compile(
 )
 
 
+def _real_displays():
+    """Our CodeSystems' displays (category words, override reasons) from the real knowledge/."""
+    from cds_backpain.kb.loader import _displays, knowledge_root
+
+    return _displays(knowledge_root() / "codesystems")
+
+
 def make_knowledge(version: str = "2026.06-test", digest: str = "d" * 64) -> Knowledge:
     names = sorted(p.name for p in SOURCES.glob("*.txt"))[:2]
     raws = {n: (SOURCES / n).read_bytes() for n in names}
@@ -57,6 +64,7 @@ def make_knowledge(version: str = "2026.06-test", digest: str = "d" * 64) -> Kno
         },
         parameters={},
         policy=Policy(),
+        displays=_real_displays(),
         templates={},
         valuesets=None,  # type: ignore[arg-type]
         rules={},

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..results import urgency_rank
 
 if TYPE_CHECKING:
+    from ..kb.knowledge import Knowledge
     from ..results import Conclusion
 
 logger = logging.getLogger("cds_backpain.emit")
@@ -31,22 +32,6 @@ NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, BASE)
 
 T = TypeVar("T")
 
-#: Display words of the conclusion categories (codes of CATEGORY_SYSTEM).
-CATEGORY_WORDS: dict[str, str] = {
-    "muscle_strain": "muscle strain",
-    "disc_radiculopathy": "disc-related radiculopathy",
-    "spinal_stenosis": "spinal stenosis",
-    "fracture": "vertebral fracture",
-    "stress_fracture": "stress fracture",
-    "cauda_equina": "cauda equina syndrome",
-    "malignancy": "possible malignancy",
-    "infection": "possible spinal infection",
-    "neuro_deficit": "neurological deficit",
-    "imaging": "imaging appropriateness",
-    "medication_safety": "medication safety",
-    "alternative_diagnosis": "alternative diagnosis",
-}
-
 URGENCY_WORDS: dict[str, str] = {
     "emergency": "emergency",
     "urgent": "urgent",
@@ -63,8 +48,9 @@ IMAGING_WORDS: dict[str, str] = {
 }
 
 
-def category_words(category: str) -> str:
-    return CATEGORY_WORDS.get(category, category.replace("_", " "))
+def category_words(category: str, knowledge: Knowledge) -> str:
+    """Display of a conclusion category, from knowledge/codesystems/conclusion-category.json."""
+    return knowledge.displays.get(CATEGORY_SYSTEM, {}).get(category, category.replace("_", " "))
 
 
 def stable_uuid(*parts: object) -> uuid.UUID:

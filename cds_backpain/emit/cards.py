@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DISCLAIMER",
-    "OVERRIDE_REASONS",
     "build_cards",
     "render_card_markdown",
     "suggestion_resource",
@@ -44,13 +43,6 @@ __all__ = [
 
 #: First line of every card detail.
 DISCLAIMER = "_Decision support to weigh with your clinical judgement; not a diagnosis._"
-
-#: Override reasons offered on red-flag cards: (code, display).
-OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
-    ("already-assessed", "Already assessed or being managed"),
-    ("not-applicable", "Not applicable to this patient"),
-    ("patient-declined", "Patient declined further assessment"),
-)
 
 _INDICATORS = ("info", "warning", "critical")
 QUOTE_CHARS = 200
@@ -112,7 +104,11 @@ def _card(
         "detail": _detail(c, knowledge, by_rule, facts),
         "source": {
             "label": f"{service_label}: low back pain rules",
-            "topic": {"system": RULES_SYSTEM, "code": c.id, "display": category_words(c.category)},
+            "topic": {
+                "system": RULES_SYSTEM,
+                "code": c.id,
+                "display": category_words(c.category, knowledge),
+            },
         },
     }
     suggestions = _suggestions(c, knowledge, patient_ref, str(card_uuid))
@@ -122,7 +118,7 @@ def _card(
     if c.red_flag:
         card["overrideReasons"] = [
             {"system": OVERRIDE_REASONS_SYSTEM, "code": code, "display": display}
-            for code, display in OVERRIDE_REASONS
+            for code, display in knowledge.displays[OVERRIDE_REASONS_SYSTEM].items()
         ]
     return prune(card)
 

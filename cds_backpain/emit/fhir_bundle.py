@@ -104,7 +104,7 @@ def build_bundle(
         issue_url = None
         if c.red_flag:
             issue_id, issue_url = urn("DetectedIssue", c.id)
-            entries.append((issue_url, _detected_issue(issue_id, c, patient_ref, stamp)))
+            entries.append((issue_url, _detected_issue(issue_id, c, patient_ref, stamp, knowledge)))
         prov_id, prov_url = urn("Provenance", c.id)
         entries.append((prov_url, _provenance(prov_id, c, knowledge, rg_url, issue_url, stamp)))
     resources = [(url, _validated(res)) for url, res in entries]
@@ -125,8 +125,12 @@ def _validated(resource: dict[str, Any]) -> dict[str, Any]:
     return prune(json.loads(model.model_dump_json()))
 
 
-def _coding_category(c: Conclusion) -> dict[str, Any]:
-    return {"system": CATEGORY_SYSTEM, "code": c.category, "display": category_words(c.category)}
+def _coding_category(c: Conclusion, knowledge: Knowledge) -> dict[str, Any]:
+    return {
+        "system": CATEGORY_SYSTEM,
+        "code": c.category,
+        "display": category_words(c.category, knowledge),
+    }
 
 
 def _subject(patient_ref: str | None) -> dict[str, str] | None:
@@ -185,13 +189,13 @@ def _action(c: Conclusion, knowledge: Knowledge) -> dict[str, Any]:
         "title": c.summary,
         "description": " ".join(c.advice) or None,
         "priority": PRIORITY[c.urgency],
-        "code": [{"coding": [_coding_category(c)]}],
+        "code": [{"coding": [_coding_category(c, knowledge)]}],
         "documentation": docs,
     }
 
 
 def _detected_issue(
-    issue_id: str, c: Conclusion, patient_ref: str | None, stamp: str
+    issue_id: str, c: Conclusion, patient_ref: str | None, stamp: str, knowledge: Knowledge
 ) -> dict[str, Any]:
     implicated = [
         {"reference": ref} for ref in dedupe(c.evidence) if ref.split("/", 1)[0] in IMPLICABLE_TYPES
@@ -201,7 +205,7 @@ def _detected_issue(
         "id": issue_id,
         "status": "final",
         "severity": "high" if urgency_rank(c.urgency) >= urgency_rank("urgent") else "moderate",
-        "code": {"coding": [_coding_category(c)]},
+        "code": {"coding": [_coding_category(c, knowledge)]},
         "patient": _subject(patient_ref),
         "identifiedDateTime": stamp,
         "implicated": implicated,

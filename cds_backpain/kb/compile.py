@@ -88,7 +88,8 @@ def branch_problems(rule_id: str, branch: Iterable[CPattern]) -> list[str]:
         for q in pats[i + 1 :]:
             if overlapping(p, q):
                 problems.append(
-                    f"rule {rule_id}: two '{p.kind}' patterns of one branch could match the same fact "
+                    f"rule {rule_id}: two '{p.kind}' patterns of one branch could match the "
+                    "same fact "
                     f"({', '.join(p.concepts) or 'any'} / {', '.join(q.concepts) or 'any'}); "
                     "make them disjoint (different concepts or an equality test such as laterality)"
                 )

@@ -37,5 +37,7 @@ class Knowledge:
     #: Rule id -> resolved source spans of its quotes, in the rule's provenance order.
     spans: dict[str, tuple[SourceSpan, ...]]
     compiled: CompiledRules
+    #: Our CodeSystems (knowledge/codesystems): system url -> code -> display.
+    displays: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Concept key -> human label (from value sets, or the rule title for derived concepts).
     labels: dict[str, str] = field(default_factory=dict)

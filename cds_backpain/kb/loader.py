@@ -49,7 +49,7 @@ _NUMERIC = {"age", "days", "value"}
 
 
 def knowledge_root() -> Path:
-    """Where the knowledge base lives: $CDS_BACKPAIN_KNOWLEDGE, the wheel's copy, or the checkout."""
+    """The knowledge base: $CDS_BACKPAIN_KNOWLEDGE, else the wheel's copy, else the checkout's."""
     env = os.environ.get(ENV_ROOT)
     if env:
         return Path(env)
@@ -116,7 +116,8 @@ def _check_pattern(
     for t in p.tests:
         if t.attribute not in allowed:
             problems.append(
-                f"{where}: '{p.kind}' has no testable attribute {t.attribute!r} (use {sorted(allowed)})"
+                f"{where}: '{p.kind}' has no testable attribute {t.attribute!r} "
+                f"(use {sorted(allowed)})"
             )
             continue
         values = t.value if isinstance(t.value, tuple) else (t.value,)
@@ -233,6 +234,17 @@ def _check_templates(templates: Mapping[str, Any], problems: list[str]) -> None:
             )
 
 
+def _displays(directory: Path) -> dict[str, dict[str, str]]:
+    """System url -> code -> display for our CodeSystems (already validated by load_valuesets)."""
+    import json
+
+    out: dict[str, dict[str, str]] = {}
+    for path in sorted(directory.glob("*.json")):
+        cs = json.loads(path.read_text(encoding="utf-8"))
+        out[cs["url"]] = {c["code"]: c.get("display", c["code"]) for c in cs.get("concept", [])}
+    return out
+
+
 def _load(root: Path) -> Knowledge:
     problems: list[str] = []
     if not root.is_dir():
@@ -258,7 +270,8 @@ def _load(root: Path) -> Knowledge:
             raw = path.read_bytes()
             if sha256_hex(raw) != doc.sha256:
                 problems.append(
-                    f"sources/{doc.file}: sha256 {sha256_hex(raw)} differs from the manifest's {doc.sha256}: the document changed"
+                    f"sources/{doc.file}: sha256 {sha256_hex(raw)} differs from the manifest's "
+                    f"{doc.sha256}: the document changed"
                 )
                 continue
             sources[doc.file] = doc
@@ -304,6 +317,7 @@ def _load(root: Path) -> Knowledge:
     if limit_problems:
         raise KnowledgeError(limit_problems)
 
+    displays = _displays(root / "codesystems")
     labels = {k: info.label for k, info in vs.concepts.items()}
     for r in rules.values():
         labels.setdefault(r.concept, r.title)
@@ -323,6 +337,7 @@ def _load(root: Path) -> Knowledge:
         spans=spans,
         compiled=compiled,
         labels=labels,
+        displays=displays,
     )
 
 
