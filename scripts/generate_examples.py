@@ -1232,7 +1232,7 @@ SPECS: dict[str, Spec] = {
     "spondylolisthesis": Spec(15, "male", "spondylolisthesis in an adolescent athlete: pars pathway, X-ray (JFP20, AccessPeds)", EXP_PARS, lbp(20), onset=20),
     "spondylolysis": Spec(16, "female", "spondylolysis at 16: pars pathway, X-ray (JFP20, AccessPeds; 16-17 overlap, #34)", EXP_PARS, lbp(20), onset=20),
     "stork_test_positive": Spec(15, "female", "painful stork test with 25 days of back pain at 15: possible pars stress injury (JFP20, #32)", EXP_PARS, lbp(25)),
-    "stress_fracture": Spec(22, "female", "a current stress fracture on record: no running until cleared (AFP 2011, brief 1.9)", out(urgency="routine", imaging="none", categories=["stress_fracture"], red_flag=True), onset=21),
+    "stress_fracture": Spec(22, "female", "a current stress fracture on record with back pain: no running until cleared (AFP 2011, brief 1.9)", out(urgency="routine", imaging="none", categories=["stress_fracture"], red_flag=True), ctx(lbp(14)), onset=21),
     "systemic_corticosteroid": Spec(61, "male", "a systemic corticosteroid for 150 days (>= 90) with back pain: possible vertebral fracture, X-ray (DOWNIE, ACR-V6, #18)", EXP_FRAGILITY, lbp(7), onset=150),
     "urinary_incontinence": Spec(52, "female", "new urinary incontinence with back pain: cauda equina red flag (brief 1.6)", EXP_CES, lbp(4), onset=1),
     "urinary_retention": Spec(44, "male", "new urinary retention with back pain: cauda equina red flag (brief 1.6, #9)", EXP_CES, lbp(4), onset=1),

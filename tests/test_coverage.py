@@ -16,16 +16,6 @@ from cds_backpain.kb.coverage import RuleCoverage, coverage
 KNOWLEDGE = load_knowledge()
 RULES = list(KNOWLEDGE.rules)
 
-#: Rows whose knockout is known to pick the wrong example (strict: passing makes the run fail).
-KNOWN_KNOCKOUT_GAPS = {
-    "fx-risk-factor": (
-        "coverage() knocks out 17-osteoporotic-vcf-minor-trauma, where the rule also rests on "
-        "vcf_age_risk (78 F, derived from the Patient alone, which a knockout cannot remove); "
-        "18-long-term-prednisone would show the knockout. Needs the knockout to prefer examples "
-        "whose derivation chain has no patient-only premise (cds_backpain/kb/coverage.py)."
-    ),
-}
-
 
 @pytest.fixture(scope="module")
 def table() -> dict[str, RuleCoverage]:
@@ -37,15 +27,7 @@ def test_the_report_has_one_row_per_rule(table: dict[str, RuleCoverage]) -> None
     assert len(RULES) >= 60
 
 
-@pytest.mark.parametrize(
-    "rule",
-    [
-        pytest.param(r, marks=pytest.mark.xfail(reason=KNOWN_KNOCKOUT_GAPS[r], strict=True))
-        if r in KNOWN_KNOCKOUT_GAPS
-        else r
-        for r in RULES
-    ],
-)
+@pytest.mark.parametrize("rule", RULES)
 def test_rule_is_covered_both_ways(rule: str, table: dict[str, RuleCoverage]) -> None:
     row = table[rule]
     assert row.fired_in, f"{rule} fires in no bundled example"

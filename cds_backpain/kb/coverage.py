@@ -83,7 +83,8 @@ def coverage(knowledge: Knowledge, examples: list[Example] | None = None) -> lis
                 _without(bundle, refs), now=ex.now, knowledge=knowledge, engine="reference"
             )
             row.knockout = (name, row.rule not in {d.rule for d in again.derivations})
-            break
+            if row.knockout[1]:  # else try the next example (the rule may also rest on age)
+                break
     return list(table.values())
 
 
