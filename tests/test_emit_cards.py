@@ -515,7 +515,8 @@ def test_a_summary_of_140_characters_is_refused(kb):
         build_cards([c], knowledge=kb, patient_ref=PATIENT)
 
 
-def test_a_missing_or_invalid_template_is_a_knowledge_error(kb):
+def test_a_missing_or_invalid_template_is_a_knowledge_error(kb, monkeypatch):
+    monkeypatch.setenv("CDS_BACKPAIN_VALIDATE_OUTPUT", "1")  # invalid templates are caught at load
     c = conclusions(kb)[2]
     broken = c.model_copy(
         update={"suggestions": (SuggestionOut(label="Order", template="no_such_template"),)}

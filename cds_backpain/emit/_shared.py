@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -26,6 +27,17 @@ CATEGORY_SYSTEM = f"{BASE}/CodeSystem/conclusion-category"
 OVERRIDE_REASONS_SYSTEM = f"{BASE}/CodeSystem/override-reasons"
 KNOWLEDGE_DIGEST_SYSTEM = f"{BASE}/knowledge-digest"
 SOURCE_SPAN_SYSTEM = f"{BASE}/source-span"
+
+def validating() -> bool:
+    """Whether emitted FHIR resources are re-validated with the R4B models as they are built.
+
+    Off by default: the resources are built from knowledge templates validated at load
+    time and from fixed shapes that the test suite validates for every example and every
+    generated patient. ``CDS_BACKPAIN_VALIDATE_OUTPUT=1`` turns it on (about 20 ms per
+    evaluation) for debugging or extra assurance.
+    """
+    return os.environ.get("CDS_BACKPAIN_VALIDATE_OUTPUT", "") == "1"
+
 
 #: Root of every uuid5 this package emits.
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, BASE)

@@ -27,6 +27,7 @@ from ._shared import (
     ordered_conclusions,
     prune,
     stable_uuid,
+    validating,
 )
 from .markdown import escape_markdown, markdown_link
 
@@ -305,7 +306,8 @@ def suggestion_resource(
     ):
         resource["reasonReference"] = [{"reference": r} for r in why]
     try:
-        model.model_validate(resource)
+        if validating():
+            model.model_validate(resource)
     except Exception as exc:  # pydantic.ValidationError, or a FHIR model error
         raise KnowledgeError(
             f"template {s.template!r} is not a valid FHIR R4 resource: {exc}"

@@ -9,6 +9,7 @@ no links or images, no emphasis, headings, lists, tables, code or autolinks.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from urllib.parse import quote, urlsplit
@@ -63,6 +64,12 @@ def truncate(text: str, limit: int) -> str:
 
 
 def escape_markdown(text: str, *, limit: int | None = None) -> str:
+    """``text`` as inert Markdown (see :func:`_escape`); memoised, bounded."""
+    return _escape(text, limit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _escape(text: str, limit: int | None) -> str:
     """``text`` as inert Markdown: renders as exactly that text, on one line.
 
     Newlines and control characters are removed (so no block structure can be
