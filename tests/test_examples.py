@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
 
 from cds_backpain import evaluate
 from cds_backpain.examples import load_examples, mismatches
@@ -23,3 +25,12 @@ def test_example_matches_expectation(example, engine):
         assert not any(c.self_care for c in ev.conclusions), "self-care beside a red flag"
     for c in ev.conclusions:
         assert c.provenance
+    # outputs validate (built without re-validation at run time; proven here for every example)
+    Bundle.model_validate(ev.bundle)
+    for card in ev.cards:
+        for s in card.get("suggestions", []):
+            for action in s.get("actions", []):
+                if "resource" in action:
+                    get_fhir_model_class(action["resource"]["resourceType"]).model_validate(
+                        action["resource"]
+                    )
