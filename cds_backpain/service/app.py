@@ -1,0 +1,422 @@
+"""The ASGI application: routes, middleware and the hook pipeline.
+
+request -> JWT (auth) -> size limit -> validate (hooks) -> data (prefetch / FHIR server)
+-> ``cds_backpain.evaluate`` (the only clinical logic) -> cards + PAMA system actions.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .._errors import EngineError, InputLimitError, InvalidInputError, KnowledgeError
+from ..results import Evaluation
+from . import pama
+from .auth import Authenticator, AuthError, KeyStore, ReplayCache, TrustFile, load_trust_file
+from .config import ConfigError, ServiceConfig, config_from_env
+from .cors import CdsCorsMiddleware
+from .db import open_database
+from .demo import demo_routes
+from .discovery import SERVICES, ServiceDefinition, discovery_document
+from .errors import (
+    JSONBody,
+    ServiceError,
+    http_exception_handler,
+    outcome_response,
+    server_error_handler,
+    service_error_handler,
+)
+from .feedback import CardRecord, FeedbackStore, validate_feedback
+from .hooks import HookRequest, parse_hook_request, parse_json_body
+from .limits import BodySizeLimitMiddleware
+from .logs import AccessLogMiddleware, configure_logging
+from .openapi import openapi_document
+from .prefetch import FhirFetcher, gather
+
+log = logging.getLogger("cds_backpain.service")
+
+INSECURE_WARNING = (
+    "INSECURE DEVELOPMENT MODE: no JWT authentication, http FHIR servers accepted, demo page on. "
+    "Never use with real patient data."
+)
+
+
+@dataclass
+class Runtime:
+    """Per-process resources, created at startup."""
+
+    config: ServiceConfig
+    http: httpx.AsyncClient
+    fetcher: FhirFetcher
+    store: FeedbackStore
+    authenticator: Authenticator | None
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _log_fields(scope: Scope) -> dict[str, Any]:
+    state = scope.get("state")
+    if isinstance(state, dict):
+        fields = state.get("log")
+        if isinstance(fields, dict):
+            return fields
+    return {}
+
+
+# -- endpoints -----------------------------------------------------------------------
+
+
+async def discovery(request: Request) -> Response:
+    return JSONBody(discovery_document())
+
+
+def _service(request: Request) -> ServiceDefinition:
+    service = SERVICES.get(request.path_params["service_id"])
+    if service is None:
+        raise ServiceError.simple(404, "no such CDS service")
+    _log_fields(request.scope)["service"] = service.id
+    return service
+
+
+async def call_service(request: Request) -> Response:
+    try:
+        return await _call_service(request)
+    except ServiceError as exc:
+        # Log where the request failed (expressions only, never values).
+        where = sorted({e for i in exc.outcome.get("issue", ()) for e in i.get("expression", ())})
+        _log_fields(request.scope)["reason"] = ", ".join(where[:10]) or None
+        raise
+
+
+async def _call_service(request: Request) -> Response:
+    rt = _runtime(request)
+    service = _service(request)
+    document = parse_json_body(await request.body(), request.headers.get("content-type"))
+    hook = parse_hook_request(document, service, rt.config)
+    fields = _log_fields(request.scope)
+    fields.update(hook_instance=hook.hook_instance, patient=hook.patient_id)
+    gathered = await gather(
+        context=hook.context, prefetch=hook.prefetch, access=hook.access, fetcher=rt.fetcher
+    )
+    fields["data"] = gathered.origin
+    resources = gathered.resources + list(hook.draft_orders)
+    evaluation = await run_in_threadpool(_evaluate, resources, rt.config)
+    body = respond(evaluation, hook, rt.config)
+    records = card_records(evaluation, body["cards"], service.id)
+    await run_in_threadpool(rt.store.record_cards, records)
+    fields.update(cards=len(body["cards"]), system_actions=len(body.get("systemActions", ())))
+    return JSONBody(body)
+
+
+def _evaluate(resources: list[dict[str, Any]], config: ServiceConfig) -> Evaluation:
+    from .. import evaluate
+
+    try:
+        return evaluate(resources, now=config.now)
+    except InputLimitError as exc:
+        raise ServiceError(413, exc.outcome) from None
+    except InvalidInputError as exc:
+        raise ServiceError(400, exc.outcome) from None
+    except (EngineError, KnowledgeError):
+        log.exception("evaluation failed", extra={"event": "evaluation_failed"})
+        raise ServiceError.simple(500, "the evaluation failed; no cards were produced") from None
+
+
+def respond(evaluation: Evaluation, hook: HookRequest, config: ServiceConfig) -> dict[str, Any]:
+    """The CDS Hooks response: the evaluation's cards, PAMA cards and system actions."""
+    cards = [dict(c) for c in evaluation.cards]
+    actions: list[dict[str, Any]] = []
+    if hook.service.hook in ("order-select", "order-sign"):
+        cards = pama.not_appropriate_cards(
+            evaluation, cards, hook.draft_orders, hook.selections, _card_builder(evaluation)
+        )
+        actions = pama.system_actions(evaluation, hook.draft_orders, hook.selections, config)
+    body: dict[str, Any] = {"cards": ensure_uuids(cards)}
+    if actions:
+        body["systemActions"] = actions
+        if config.pama_extension_mirror:
+            body["extension"] = {"systemActions": actions}
+    return body
+
+
+def _card_builder(evaluation: Evaluation) -> Any:
+    def build(conclusion: Any) -> dict[str, Any]:
+        from ..emit import build_cards
+        from ..kb.loader import load_knowledge
+
+        return build_cards(
+            [conclusion], knowledge=load_knowledge(), patient_ref=evaluation.patient
+        )[0]
+
+    return build
+
+
+def ensure_uuids(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every card and suggestion has a uuid, unique within the response (checklist 23)."""
+    seen: set[str] = set()
+
+    def fresh(value: Any) -> str:
+        text = value if isinstance(value, str) and value not in seen else str(uuid.uuid4())
+        seen.add(text)
+        return text
+
+    for card in cards:
+        card["uuid"] = fresh(card.get("uuid"))
+        suggestions = card.get("suggestions") or []
+        card_suggestions = [dict(s) for s in suggestions]
+        for s in card_suggestions:
+            s["uuid"] = fresh(s.get("uuid"))
+        if card_suggestions:
+            card["suggestions"] = card_suggestions
+    return cards
+
+
+def card_records(
+    evaluation: Evaluation, cards: list[dict[str, Any]], service_id: str
+) -> list[CardRecord]:
+    """What the feedback store keeps about each card: uuid, rule, conclusion (no text)."""
+    by_id = {c.id: c for c in evaluation.conclusions}
+    out = []
+    for card in cards:
+        code = ((card.get("source") or {}).get("topic") or {}).get("code")
+        conclusion = by_id.get(code) if isinstance(code, str) else None
+        out.append(
+            CardRecord(
+                uuid=card["uuid"],
+                service_id=service_id,
+                rule=conclusion.rules[0] if conclusion and conclusion.rules else None,
+                conclusion=conclusion.id if conclusion else None,
+                indicator=card["indicator"],
+                suggestions=tuple(s["uuid"] for s in card.get("suggestions", ())),
+            )
+        )
+    return out
+
+
+async def feedback(request: Request) -> Response:
+    rt = _runtime(request)
+    service = _service(request)
+    document = parse_json_body(await request.body(), request.headers.get("content-type"))
+    items = validate_feedback(document)
+    stored, duplicates = await run_in_threadpool(rt.store.store, service.id, items)
+    _log_fields(request.scope).update(stored=stored, duplicates=duplicates)
+    return JSONBody({"stored": stored, "duplicates": duplicates})
+
+
+async def openapi(request: Request) -> Response:
+    return JSONBody(openapi_document())
+
+
+async def health(request: Request) -> Response:
+    return JSONBody({"status": "ok"})
+
+
+# -- authentication ------------------------------------------------------------------
+
+
+class JwtAuthMiddleware:
+    """Requires a trusted client's JWT on every ``/cds-services`` endpoint (401 otherwise)."""
+
+    PROTECTED = "/cds-services"
+
+    def __init__(self, app: ASGIApp, public_url: str | None, required: bool):
+        self.app = app
+        self.public_url = public_url
+        self.required = required
+
+    def audience(self, scope: Scope) -> str:
+        if self.public_url:
+            return self.public_url + scope["path"]
+        return str(Request(scope).url.replace(query=""))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        protected = scope["type"] == "http" and (
+            path == self.PROTECTED or path.startswith(self.PROTECTED + "/")
+        )
+        runtime: Runtime | None = (
+            getattr(scope.get("app").state, "runtime", None) if scope.get("app") else None
+        )
+        authenticator = runtime.authenticator if runtime else None
+        if not protected or not self.required:
+            await self.app(scope, receive, send)
+            return
+        if authenticator is None:  # startup did not run: never serve unauthenticated
+            await outcome_response(503, "service not ready")(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        try:
+            client = await authenticator.authenticate(
+                headers.get("authorization"), self.audience(scope)
+            )
+        except AuthError as exc:
+            log.info(
+                "authentication failed",
+                extra={
+                    "event": "auth_failed",
+                    "reason": exc.reason,
+                    "iss": exc.iss,
+                    "jti": exc.jti,
+                },
+            )
+            response = outcome_response(
+                401, "authentication required", headers={"WWW-Authenticate": "Bearer"}
+            )
+            await response(scope, receive, send)
+            return
+        _log_fields(scope).update(iss=client.iss, jti=client.jti, tenant=client.tenant)
+        await self.app(scope, receive, send)
+
+
+# -- assembly ------------------------------------------------------------------------
+
+
+def routes(config: ServiceConfig) -> list[BaseRoute]:
+    out: list[BaseRoute] = [
+        Route("/cds-services", discovery, methods=["GET"]),
+        Route("/cds-services/{service_id}", call_service, methods=["POST"]),
+        Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+    ]
+    if config.demo_enabled:
+        out.extend(demo_routes())
+    return out
+
+
+def load_trust(config: ServiceConfig) -> TrustFile | None:
+    """The trust file, or None in insecure-dev mode; ConfigError if it is required and bad."""
+    if config.insecure_dev:
+        return None
+    if not config.trust_file:
+        raise ConfigError(
+            "no trust file: pass --trust FILE (or set CDS_BACKPAIN_TRUST), "
+            "or --insecure-dev for development"
+        )
+    return load_trust_file(config.trust_file)
+
+
+def create_app(config: ServiceConfig) -> Starlette:
+    """The service as an ASGI app; raises ConfigError for an unusable configuration."""
+    configure_logging(config.log_level)
+    trust = load_trust(config)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if config.insecure_dev:
+            log.warning(INSECURE_WARNING, extra={"event": "insecure_dev"})
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(config.fhir_timeout),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        )
+        engine = await run_in_threadpool(open_database, config.database_url)
+        authenticator = None
+        if trust is not None:
+            authenticator = Authenticator(
+                config, trust, KeyStore(http, config.jwks_cache_seconds), ReplayCache(engine)
+            )
+        app.state.runtime = Runtime(
+            config=config,
+            http=http,
+            fetcher=FhirFetcher(
+                http, max_pages=config.fhir_max_pages, max_resources=config.fhir_max_resources
+            ),
+            store=FeedbackStore(engine),
+            authenticator=authenticator,
+        )
+        await run_in_threadpool(_warm_up)
+        log.info("service ready", extra={"event": "ready"})
+        try:
+            yield
+        finally:
+            await http.aclose()
+            engine.dispose()
+
+    middleware = [Middleware(AccessLogMiddleware)]
+    if config.cors_origins:
+        middleware.append(Middleware(CdsCorsMiddleware, origins=config.cors_origins))
+    middleware += [
+        Middleware(JwtAuthMiddleware, public_url=config.public_url, required=trust is not None),
+        Middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes),
+    ]
+    return Starlette(
+        routes=routes(config),
+        middleware=middleware,
+        exception_handlers={
+            ServiceError: service_error_handler,
+            HTTPException: http_exception_handler,
+            Exception: server_error_handler,
+        },
+        lifespan=lifespan,
+    )
+
+
+#: A synthetic patient evaluated once at start-up (one resource of each type the
+#: templates fetch, no clinical codes), so the first real call is not slower.
+_SUBJECT = {"reference": "Patient/warm-up"}
+WARM_UP_INPUT = [
+    {"resourceType": "Patient", "id": "warm-up", "birthDate": "1980-01-01"},
+    {"resourceType": "Condition", "id": "w1", "subject": _SUBJECT, "code": {"text": "warm-up"}},
+    {
+        "resourceType": "Observation",
+        "id": "w2",
+        "status": "final",
+        "subject": _SUBJECT,
+        "code": {"text": "warm-up"},
+        "valueBoolean": True,
+    },
+    {
+        "resourceType": "MedicationRequest",
+        "id": "w3",
+        "status": "active",
+        "intent": "order",
+        "subject": _SUBJECT,
+        "medicationCodeableConcept": {"text": "warm-up"},
+    },
+    {
+        "resourceType": "MedicationStatement",
+        "id": "w4",
+        "status": "active",
+        "subject": _SUBJECT,
+        "medicationCodeableConcept": {"text": "warm-up"},
+    },
+    {
+        "resourceType": "ServiceRequest",
+        "id": "w5",
+        "status": "draft",
+        "intent": "order",
+        "subject": _SUBJECT,
+        "code": {"text": "warm-up"},
+    },
+]
+
+
+def _warm_up() -> None:
+    """Load and verify the knowledge base and run the engine once before the first call
+    (a broken knowledge base stops the start instead of serving wrong advice)."""
+    from .. import evaluate
+
+    evaluate(WARM_UP_INPUT, now="2026-01-01T00:00:00Z")
+
+
+def app_from_env() -> Starlette:
+    """uvicorn factory for ``cds-backpain serve`` (configuration from the environment)."""
+    return create_app(config_from_env())

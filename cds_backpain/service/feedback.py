@@ -1,0 +1,225 @@
+"""Feedback on cards (checklist 34-36): validation, storage, and the per-rule report.
+
+Every card the service returns is recorded (uuid, service, rule, conclusion) so that
+feedback, which names only the card's uuid, can be attributed to the rule behind it.
+Feedback items are stored idempotently: the same item sent twice is stored once.
+No patient data is stored: cards are recorded without their text or patient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, String, Table, Text, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from .db import metadata
+from .errors import ServiceError, issue, operation_outcome
+from .schema import problems
+
+issued_cards = Table(
+    "issued_cards",
+    metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("service_id", String(64), nullable=False),
+    Column("rule", String(128), nullable=True),
+    Column("conclusion", String(128), nullable=True),
+    Column("indicator", String(16), nullable=False),
+    Column("suggestions", JSON, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)
+
+feedback_table = Table(
+    "feedback",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("service_id", String(64), nullable=False, index=True),
+    Column("card_uuid", String(64), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("accepted_suggestions", JSON, nullable=False),
+    Column("override_system", Text, nullable=True),
+    Column("override_code", Text, nullable=True),
+    Column("override_display", Text, nullable=True),
+    Column("user_comment", Text, nullable=True),
+    Column("outcome_timestamp", String(40), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+UNKNOWN_RULE = "(card not issued by this service)"
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    uuid: str
+    service_id: str
+    rule: str | None
+    conclusion: str | None
+    indicator: str
+    suggestions: tuple[str, ...] = ()
+
+
+def validate_feedback(document: Any) -> list[dict[str, Any]]:
+    """The feedback items of a body, or 400 naming what is malformed."""
+    found = problems("FeedbackRequest", document)
+    if not found:
+        for i, item in enumerate(document["feedback"]):
+            try:
+                _utc(item["outcomeTimestamp"])
+            except ValueError:
+                found.append((f"feedback[{i}].outcomeTimestamp", "not a valid date-time"))
+    if found:
+        raise ServiceError(
+            400, operation_outcome(issue(m, code="invalid", expression=[loc]) for loc, m in found)
+        )
+    return list(document["feedback"])
+
+
+def _utc(timestamp: str) -> str:
+    value = datetime.fromisoformat(timestamp.replace("z", "Z"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _item_id(service_id: str, item: dict[str, Any]) -> str:
+    canonical = json.dumps([service_id, item], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class FeedbackStore:
+    """Issued cards and feedback in a SQL database."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def record_cards(self, cards: Iterable[CardRecord]) -> None:
+        """Remember issued cards (uuids are deterministic: a card seen before is kept once)."""
+        rows = {
+            c.uuid: {
+                "card_uuid": c.uuid,
+                "service_id": c.service_id,
+                "rule": c.rule,
+                "conclusion": c.conclusion,
+                "indicator": c.indicator,
+                "suggestions": list(c.suggestions),
+                "issued_at": datetime.now(UTC),
+            }
+            for c in cards
+        }
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            known = set(
+                conn.execute(
+                    select(issued_cards.c.card_uuid).where(issued_cards.c.card_uuid.in_(rows))
+                ).scalars()
+            )
+            for key, row in rows.items():
+                if key in known:
+                    continue
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(issued_cards).values(**row))
+                except IntegrityError:  # another worker recorded it meanwhile
+                    pass
+
+    def store(self, service_id: str, items: Iterable[dict[str, Any]]) -> tuple[int, int]:
+        """Store feedback items; returns (stored, duplicates)."""
+        stored = duplicates = 0
+        now = datetime.now(UTC)
+        for item in items:
+            reason = (item.get("overrideReason") or {}).get("reason") or {}
+            row = {
+                "id": _item_id(service_id, item),
+                "service_id": service_id,
+                "card_uuid": item["card"],
+                "outcome": item["outcome"],
+                "accepted_suggestions": [s["id"] for s in item.get("acceptedSuggestions") or ()],
+                "override_system": reason.get("system"),
+                "override_code": reason.get("code"),
+                "override_display": reason.get("display"),
+                "user_comment": (item.get("overrideReason") or {}).get("userComment"),
+                "outcome_timestamp": _utc(item["outcomeTimestamp"]),
+                "received_at": now,
+            }
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(feedback_table).values(**row))
+                stored += 1
+            except IntegrityError:
+                duplicates += 1
+        return stored, duplicates
+
+    def report(self) -> list[RuleReport]:
+        """Acceptance and override rates per rule, most issued first."""
+        with self.engine.connect() as conn:
+            cards = {
+                r.card_uuid: r
+                for r in conn.execute(select(issued_cards.c.card_uuid, issued_cards.c.rule))
+            }
+            fb = conn.execute(
+                select(
+                    feedback_table.c.card_uuid,
+                    feedback_table.c.outcome,
+                    feedback_table.c.override_code,
+                    feedback_table.c.override_display,
+                    feedback_table.c.override_system,
+                )
+            ).all()
+        reports: dict[str, RuleReport] = {}
+        for card in cards.values():
+            rule = card.rule or "(no rule)"
+            reports.setdefault(rule, RuleReport(rule)).issued += 1
+        outcomes: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for row in fb:
+            card = cards.get(row.card_uuid)
+            rule = (card.rule or "(no rule)") if card else UNKNOWN_RULE
+            rep = reports.setdefault(rule, RuleReport(rule))
+            rep.feedback += 1
+            outcomes[(rule, row.outcome)].add(row.card_uuid)
+            if row.outcome == "overridden" and (row.override_code or row.override_display):
+                rep.reasons[
+                    row.override_display or f"{row.override_system}|{row.override_code}"
+                ] += 1
+        for rep in reports.values():
+            rep.accepted = len(outcomes[(rep.rule, "accepted")])
+            rep.overridden = len(outcomes[(rep.rule, "overridden")])
+        return sorted(reports.values(), key=lambda r: (-r.issued, r.rule))
+
+
+@dataclass
+class RuleReport:
+    rule: str
+    issued: int = 0
+    feedback: int = 0
+    #: Distinct cards with at least one accepted / overridden outcome.
+    accepted: int = 0
+    overridden: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted / self.issued if self.issued else None
+
+    @property
+    def override_rate(self) -> float | None:
+        return self.overridden / self.issued if self.issued else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "issued": self.issued,
+            "feedback": self.feedback,
+            "accepted": self.accepted,
+            "overridden": self.overridden,
+            "acceptance_rate": self.acceptance_rate,
+            "override_rate": self.override_rate,
+            "override_reasons": dict(self.reasons.most_common()),
+        }

@@ -1,0 +1,141 @@
+"""Hook requests: parse and validate the body and the hook context (checklist 8-12).
+
+Malformed requests become 400 with an OperationOutcome naming each defect; nothing in
+a request reaches the evaluation unvalidated. Unknown members (``extension``, extra
+context fields) are tolerated; optional members sent as ``null`` are taken as absent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from .config import ServiceConfig
+from .discovery import ServiceDefinition
+from .errors import ServiceError, issue, operation_outcome
+from .prefetch import FhirAccess
+from .schema import problems
+
+#: JSON Schema definition of the request for each hook.
+REQUEST_SCHEMA = {
+    "patient-view": "PatientViewRequest",
+    "order-select": "OrderSelectRequest",
+    "order-sign": "OrderSignRequest",
+}
+_OPTIONAL = ("fhirServer", "fhirAuthorization", "prefetch", "extension")
+JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    """A validated hook call."""
+
+    service: ServiceDefinition
+    hook_instance: str
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None
+    access: FhirAccess = field(repr=False)
+    #: Resources of ``context.draftOrders`` (order hooks), in order.
+    draft_orders: tuple[dict[str, Any], ...] = ()
+    #: ``context.selections`` (order-select), else empty.
+    selections: tuple[str, ...] = ()
+
+    @property
+    def patient_id(self) -> str:
+        return str(self.context["patientId"])
+
+
+def parse_json_body(body: bytes, content_type: str | None) -> Any:
+    """The JSON document of a request body: 415 for a non-JSON type, 400 if unparsable."""
+    if content_type:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media not in JSON_TYPES and not media.endswith("+json"):
+            raise ServiceError.simple(
+                415, f"send JSON (Content-Type: application/json), not {media}"
+            )
+    if not body.strip():
+        raise ServiceError.simple(400, "the request body is empty; expected a JSON object")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise ServiceError.simple(400, "the request body is not valid JSON") from None
+
+
+def invalid(found: list[tuple[str, str]]) -> ServiceError:
+    return ServiceError(
+        400, operation_outcome(issue(msg, code="invalid", expression=[loc]) for loc, msg in found)
+    )
+
+
+def parse_hook_request(
+    document: Any, service: ServiceDefinition, config: ServiceConfig
+) -> HookRequest:
+    """Validate a hook call for ``service``; raise :class:`ServiceError` (400) if malformed."""
+    if not isinstance(document, dict):
+        raise ServiceError.simple(400, "the request body must be a JSON object")
+    body = {k: v for k, v in document.items() if not (k in _OPTIONAL and v is None)}
+    hook = body.get("hook")
+    if isinstance(hook, str) and hook != service.hook:
+        raise invalid(
+            [
+                (
+                    "hook",
+                    f"hook '{hook}' sent to service '{service.id}', which serves '{service.hook}'",
+                )
+            ]
+        )
+    found = problems(REQUEST_SCHEMA[service.hook], body)
+    if found:
+        raise invalid(found)
+    context: dict[str, Any] = body["context"]
+    drafts = tuple(e["resource"] for e in (context.get("draftOrders") or {}).get("entry") or ())
+    selections = tuple(context.get("selections") or ())
+    if selections:
+        present = {f"{r.get('resourceType')}/{r.get('id')}" for r in drafts}
+        missing = [
+            (f"context.selections[{i}]", f"{s} is not an entry of context.draftOrders")
+            for i, s in enumerate(selections)
+            if s not in present
+        ]
+        if missing:
+            raise invalid(missing)
+    return HookRequest(
+        service=service,
+        hook_instance=body["hookInstance"],
+        context=context,
+        prefetch=body.get("prefetch"),
+        access=fhir_access(body, config),
+        draft_orders=drafts,
+        selections=selections,
+    )
+
+
+def fhir_access(body: dict[str, Any], config: ServiceConfig) -> FhirAccess:
+    """Where missing data may be fetched; 400 for an ``http`` server in production (37)."""
+    server = body.get("fhirServer")
+    if server is None:
+        return FhirAccess(server=None)
+    server = server.rstrip("/")
+    try:
+        parts = urlsplit(server)
+        httpx.URL(server)
+        valid = bool(parts.hostname) and server.isprintable() and " " not in server
+    except (ValueError, httpx.InvalidURL):
+        valid = False
+    if not valid:
+        raise invalid([("fhirServer", "fhirServer is not a valid absolute URL")])
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not config.http_fhir_allowed:
+        raise invalid([("fhirServer", "fhirServer must use https")])
+    auth = body.get("fhirAuthorization") or {}
+    refusal = None
+    if config.fhir_server_allowlist and not any(
+        server == a.rstrip("/") or server.startswith(a.rstrip("/") + "/")
+        for a in config.fhir_server_allowlist
+    ):
+        refusal = "fhirServer is not on this service's allowlist"
+    return FhirAccess(server=server, token=auth.get("access_token"), refusal=refusal)

@@ -1,0 +1,152 @@
+"""``serve`` as an operator runs it: configuration errors, production mode behind a proxy
+(``--public-url``, https-only FHIR servers), several workers sharing the replay cache."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
+
+import httpx
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from service_support import ISS_A, example_resources, hook_request, make_token, start_service, stop
+
+PUBLIC = "https://cds.example.test/lbp"
+
+
+def serve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cds_backpain.service", "serve", "--port", "1", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_serve_refuses_to_start_without_a_trust_file():
+    out = serve()
+    assert out.returncode == 2
+    assert "no trust file" in out.stderr
+
+
+def test_serve_refuses_a_trust_file_with_a_symmetric_or_private_key(tmp_path, keys):
+    bad = tmp_path / "trust.yaml"
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "issuers": [
+                    {"iss": ISS_A, "jwks": {"keys": [{"kty": "oct", "kid": "h", "k": "c2VjcmV0"}]}}
+                ]
+            }
+        )
+    )
+    out = serve("--trust", str(bad))
+    assert out.returncode == 2 and "kty EC or RSA" in out.stderr
+    private = dict(keys.ec.jwk)
+    private["d"] = "AAAA"
+    bad.write_text(yaml.safe_dump({"issuers": [{"iss": ISS_A, "jwks": {"keys": [private]}}]}))
+    out = serve("--trust", str(bad))
+    assert out.returncode == 2 and "private key" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory, keys, trust_file):
+    """Production mode behind a TLS proxy: public URL, https FHIR only, two workers."""
+    tmp = tmp_path_factory.mktemp("proxied")
+    proc, url, _log, _db = start_service(
+        tmp, ["--trust", str(trust_file), "--public-url", PUBLIC, "--workers", "2"], {}
+    )
+    yield url
+    stop(proc)
+
+
+def test_audience_is_the_public_url(proxied, keys):
+    ok = make_token(keys.ec, f"{PUBLIC}/cds-services")
+    assert (
+        httpx.get(f"{proxied}/cds-services", headers={"Authorization": f"Bearer {ok}"}).status_code
+        == 200
+    )
+    internal = make_token(keys.ec, f"{proxied}/cds-services")
+    r = httpx.get(f"{proxied}/cds-services", headers={"Authorization": f"Bearer {internal}"})
+    assert r.status_code == 401
+
+
+def test_replay_is_caught_across_workers(proxied, keys):
+    token = make_token(keys.ec, f"{PUBLIC}/cds-services")
+    codes = []
+    for _ in range(6):  # new connection each time: the workers share the load
+        with httpx.Client() as c:
+            codes.append(
+                c.get(
+                    f"{proxied}/cds-services", headers={"Authorization": f"Bearer {token}"}
+                ).status_code
+            )
+    assert codes == [200, 401, 401, 401, 401, 401]
+
+
+def test_production_rejects_http_fhir_servers(proxied, keys):
+    path = "/cds-services/lbp-patient-view"
+    body = hook_request(
+        "patient-view", example_resources("01-"), fhirServer="http://fhir.example.test/r4"
+    )
+    token = make_token(keys.ec, PUBLIC + path)
+    r = httpx.post(proxied + path, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 400
+    assert "https" in r.json()["issue"][0]["diagnostics"]
+
+
+def _self_signed(tmp) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_serves_https_directly(tmp_path, keys, trust_file):
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.create_default_context(cafile=cert)
+    proc, url, _log, _db = start_service(
+        tmp_path,
+        ["--trust", str(trust_file), "--ssl-certfile", cert, "--ssl-keyfile", key],
+        {},
+        scheme="https",
+        verify=ctx,
+    )
+    try:
+        token = make_token(keys.ec, f"{url}/cds-services")
+        r = httpx.get(
+            f"{url}/cds-services", headers={"Authorization": f"Bearer {token}"}, verify=ctx
+        )
+        assert r.status_code == 200 and r.url.scheme == "https"
+    finally:
+        stop(proc)
