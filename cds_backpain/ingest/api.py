@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,14 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 
+from .._errors import InvalidInputError
 from ..facts import Fact
 from ..results import Issue
 from .extract import Extractor, patient_fact
 from .identity import PatientMatcher, Resolver, assign_keys, check_subjects, find_patient
-from .outcome import Problems
+from .outcome import Defect, Problems, operation_outcome
 from .parse import JsonInput, Limits, load_json
 from .unpack import unpack
 from .validate import Timer
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..kb.valuesets import ValueSetIndex
@@ -76,7 +80,33 @@ def ingest(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    now = now.astimezone(dt.UTC)
+    try:
+        return _ingest(data, valuesets, parameters, now.astimezone(dt.UTC), limits, lenient)
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # a defect of ours met by odd input: refuse, never crash
+        log.exception("unexpected error while reading input")
+        raise InvalidInputError(
+            operation_outcome(
+                [
+                    Defect(
+                        "exception",
+                        "the input could not be read (an internal error was logged); "
+                        f"nothing was evaluated ({type(exc).__name__})",
+                    )
+                ]
+            )
+        ) from exc
+
+
+def _ingest(
+    data: JsonInput,
+    valuesets: ValueSetIndex,
+    parameters: Mapping[str, Any],
+    now: dt.datetime,
+    limits: Limits | None,
+    lenient: bool,
+) -> Ingested:
     limits = limits or Limits()
     t0 = time.perf_counter()
     doc = load_json(data, limits)

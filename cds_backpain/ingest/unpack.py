@@ -70,6 +70,8 @@ def _bundle(
         if lenient:
             btype = shell["type"] = "collection"
             problems.warn("required", "Bundle.type is missing; assumed 'collection'", "Bundle.type")
+    elif not isinstance(btype, str):
+        problems.error("structure", "Bundle.type must be a code (a JSON string)", "Bundle.type")
     elif btype in REQUIRED_CODES["Bundle", "type"] and btype not in ACCEPTED_BUNDLE_TYPES:
         problems.error(
             "not-supported",
