@@ -159,6 +159,12 @@ class ValueSetIndex:
         """Every explicitly listed code as ``(concept, system, code)``, in file order."""
         return iter(self._explicit)
 
+    def families(self) -> Iterator[tuple[str, str, str]]:
+        """Every code family (regex filter) as ``(concept, system, pattern)``."""
+        for system, entries in self._filters.items():
+            for pattern, match in entries:
+                yield match.concept, system, pattern.pattern
+
     def label(self, concept: str) -> str:
         """The human label of a concept key (its value set's title)."""
         return self.concepts[concept].label

@@ -171,11 +171,9 @@ def _book(knowledge: Knowledgeish | None) -> _Book:
             _Code(system, code, label, side, frozenset(m.concept for m in matches))
         )
     families: dict[str, list[tuple[str, str]]] = {}
-    # The index keeps regex families privately; they are read here so that family-only
-    # codes (ICD-10-CM C-, Z85-, S32.0- ...) are generated too.
-    for system, entries in getattr(index, "_filters", {}).items():
-        for pattern, match in entries:
-            families.setdefault(match.concept, []).append((system, pattern.pattern))
+    # Regex families, so that family-only codes (ICD-10-CM C-, Z85-, S32.0- ...) are drawn too.
+    for concept, system, pattern in index.families():
+        families.setdefault(concept, []).append((system, pattern))
     info = index.concepts
     book = _Book(
         knowledge=kb,
