@@ -412,3 +412,22 @@ def test_damaged_bundles_give_facts_or_an_operation_outcome(edits):
     else:
         assert result.patient_ref == f"Patient/{PID}"
         assert result.counts["used"] + result.counts["ignored"] == result.counts["resources"]
+
+
+
+
+def test_unknown_coded_resources_are_not_validated_but_their_subject_and_version_are_checked():
+    """Resources no value set knows are ignored unvalidated, yet never about another patient."""
+    hypertension = cc(SNOMED, "38341003")
+    foreign = condition("c9", hypertension, subject="Patient/someone-else")
+    assert issue_codes(outcome_of(bundle(patient(), foreign))) == [
+        ("business-rule", "Bundle.entry[1].resource.subject")
+    ]
+    stu3 = condition("c8", hypertension)
+    stu3["clinicalStatus"] = "active"
+    assert "STU3" in json.dumps(outcome_of(bundle(patient(), stu3)))
+    # an invalid element in an irrelevant resource is not a reason to refuse the patient
+    odd = condition("c7", hypertension)
+    odd["note"] = [{"text": "x", "unknownElement": 1}]
+    r = run(bundle(patient(), odd))
+    assert r.counts == {"resources": 2, "used": 1, "ignored": 1}

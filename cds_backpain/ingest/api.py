@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +19,48 @@ from .extract import Extractor, patient_fact
 from .identity import PatientMatcher, Resolver, assign_keys, check_subjects, find_patient
 from .outcome import Defect, Problems, operation_outcome
 from .parse import JsonInput, Limits, load_json
-from .unpack import unpack
+from .unpack import Entry, unpack
 from .validate import Timer
 
 log = logging.getLogger(__name__)
+
+#: Resource types whose relevance is decided by their ``code`` alone.
+_SCREENED_TYPES = frozenset({"Condition", "Observation", "Procedure", "ServiceRequest"})
+
+
+def relevance_screen(valuesets: ValueSetIndex) -> Callable[[Entry], bool]:
+    """True for an entry that may matter to the rules and must be validated.
+
+    Only a well-formed ``code`` whose every coding is unknown to the value sets, with a
+    well-formed ``subject``, screens a resource out; anything odd is validated, so that
+    malformed input is reported rather than silently ignored.
+    """
+
+    def screen(entry: Entry) -> bool:
+        if entry.rt not in _SCREENED_TYPES:
+            return True
+        raw = entry.raw
+        cc = raw.get("code")
+        codings = cc.get("coding", []) if isinstance(cc, dict) else None
+        if not isinstance(codings, list):
+            return True
+        for c in codings:
+            if not isinstance(c, dict):
+                return True
+            system, code = c.get("system"), c.get("code")
+            if system is None or code is None:
+                continue
+            if not isinstance(system, str) or not isinstance(code, str):
+                return True
+            if valuesets.lookup(system, code):
+                return True
+        subject = raw.get("subject")
+        return subject is not None and not (
+            isinstance(subject, dict) and isinstance(subject.get("reference"), str)
+        )
+
+    return screen
+
 
 if TYPE_CHECKING:
     from ..kb.valuesets import ValueSetIndex
@@ -114,7 +152,7 @@ def _ingest(
 
     problems = Problems()
     timer = Timer()
-    unpacked = unpack(doc, limits, problems, timer, lenient)
+    unpacked = unpack(doc, limits, problems, timer, lenient, relevance_screen(valuesets))
     problems.raise_if_any()
 
     t1 = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from types import SimpleNamespace
 from typing import Any
 
 from .outcome import Problems, clip
@@ -126,9 +127,15 @@ class PatientMatcher:
 def check_subjects(entries: list[Entry], matcher: PatientMatcher, problems: Problems) -> None:
     """Every clinical resource must be about the one patient (Observation may omit subject)."""
     for e in entries:
-        if e.rt not in SUBJECT_TYPES or e.model is None:
+        if e.rt not in SUBJECT_TYPES:
             continue
-        subject = getattr(e.model, "subject", None)
+        if e.model is not None:
+            subject = getattr(e.model, "subject", None)
+        elif e.notes.get("screened"):  # not validated: its raw reference (checked to be a str)
+            raw = e.raw.get("subject")
+            subject = SimpleNamespace(reference=raw["reference"]) if raw else None
+        else:
+            continue
         if subject is None:
             if e.rt != "Observation":  # required elsewhere; the model already says so
                 problems.error("required", f"{e.rt}.subject is missing", f"{e.where}.subject")

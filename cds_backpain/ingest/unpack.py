@@ -8,6 +8,7 @@ exact location.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,19 @@ def _merge(sub: Problems, into: Problems, prefix: str) -> None:
     into.warnings.extend(sub.warnings)
 
 
-def _validate_entry(entry: Entry, problems: Problems, timer: Timer, lenient: bool) -> None:
+#: Decides whether an entry can matter to the rules (True: validate it fully).
+Screen = Callable[["Entry"], bool]
+
+
+def _validate_entry(
+    entry: Entry, problems: Problems, timer: Timer, lenient: bool, screen: Screen | None = None
+) -> None:
+    if screen is not None and not screen(entry):
+        # No value set knows its code: it is ignored and counted, never rejected, so it is
+        # not model-validated; another FHIR version and a foreign subject are still refused.
+        version_problems(entry.raw, entry.rt, entry.where, problems)
+        entry.notes["screened"] = True
+        return
     raw = entry.raw
     if entry.rt == "MedicationRequest" and "intent" not in raw and lenient:
         raw = {**raw, "intent": "order"}
@@ -60,7 +73,12 @@ def _validate_entry(entry: Entry, problems: Problems, timer: Timer, lenient: boo
 
 
 def _bundle(
-    doc: dict[str, Any], limits: Limits, problems: Problems, timer: Timer, lenient: bool
+    doc: dict[str, Any],
+    limits: Limits,
+    problems: Problems,
+    timer: Timer,
+    lenient: bool,
+    screen: Screen | None = None,
 ) -> Unpacked:
     if version_problems(doc, "Bundle", "Bundle", problems):
         return Unpacked([], None)
@@ -117,17 +135,22 @@ def _bundle(
         full_url = raw_entries[i].get("fullUrl")
         entry = Entry(rt, res, where, full_url if isinstance(full_url, str) else None)
         if rt in VALIDATED_TYPES:
-            _validate_entry(entry, problems, timer, lenient)
+            _validate_entry(entry, problems, timer, lenient, screen)
         entries.append(entry)
     return Unpacked(entries, btype if isinstance(btype, str) else None)
 
 
 def unpack(
-    doc: dict[str, Any] | list[Any], limits: Limits, problems: Problems, timer: Timer, lenient: bool
+    doc: dict[str, Any] | list[Any],
+    limits: Limits,
+    problems: Problems,
+    timer: Timer,
+    lenient: bool,
+    screen: Screen | None = None,
 ) -> Unpacked:
     """The resources of ``doc``, validated; defects are recorded in ``problems``."""
     if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
-        return _bundle(doc, limits, problems, timer, lenient)
+        return _bundle(doc, limits, problems, timer, lenient, screen)
     items = doc if isinstance(doc, list) else [doc]
     if len(items) > limits.max_entries:
         fail_limit("max_entries", limits.max_entries, f"the array has {len(items)} resources")
@@ -143,7 +166,7 @@ def unpack(
         elif rt is not None:
             entry = Entry(rt, item, rt)
             if rt in VALIDATED_TYPES:
-                _validate_entry(entry, sub, timer, lenient)
+                _validate_entry(entry, sub, timer, lenient, screen)
             entries.append(entry)
         _merge(sub, problems, prefix)
     return Unpacked(entries, None)
