@@ -171,16 +171,17 @@ def coverage() -> None:
     sys.exit(0 if all(r.ok for r in rows) else 1)
 
 
-def _register_optional() -> None:
-    try:
-        from .service.commands import feedback_command, serve_command
-    except ImportError:
-        return
+def _register_commands() -> None:
+    from .batch.commands import batch_command, synth_command
+    from .service.commands import feedback_command, serve_command
+
     main.add_command(serve_command, "serve")
     main.add_command(feedback_command, "feedback")
+    main.add_command(batch_command, "batch")
+    main.add_command(synth_command, "synth")
 
 
-_register_optional()
+_register_commands()
 
 if __name__ == "__main__":
     main()

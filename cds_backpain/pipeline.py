@@ -56,18 +56,7 @@ def evaluate(
     conclusions, ratings = resolve(kb, got.facts, firings)
     derived = derivations(kb, got.facts, firings)
     urgency, imaging = headline(conclusions)
-    cards = build_cards(
-        conclusions, knowledge=kb, patient_ref=got.patient_ref, derivations=derived, facts=got.facts
-    )
-    bundle = build_bundle(
-        conclusions,
-        derived,
-        knowledge=kb,
-        patient_ref=got.patient_ref,
-        now=instant,
-        ratings=ratings,
-    )
-    return Evaluation(
+    ev = Evaluation(
         patient=got.patient_ref,
         now=instant.isoformat().replace("+00:00", "Z"),
         urgency=urgency,  # type: ignore[arg-type]
@@ -76,8 +65,6 @@ def evaluate(
         engine=eng.name,
         conclusions=conclusions,
         derivations=derived,
-        cards=tuple(cards),
-        bundle=bundle,
         ratings=ratings,  # type: ignore[arg-type]
         facts=tuple(
             f.model_dump(exclude_none=True, exclude={"label", "also"})
@@ -87,3 +74,12 @@ def evaluate(
         counts=dict(got.counts),
         issues=tuple(got.warnings),
     )
+    # Rendered on first access; the closures keep the facts, not the validated resources.
+    patient, facts = got.patient_ref, got.facts
+    ev._render_cards = lambda: build_cards(
+        conclusions, knowledge=kb, patient_ref=patient, derivations=derived, facts=facts
+    )
+    ev._render_bundle = lambda: build_bundle(
+        conclusions, derived, knowledge=kb, patient_ref=patient, now=instant, ratings=ratings
+    )
+    return ev

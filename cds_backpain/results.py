@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .kb.models import IMAGING_ORDER, URGENCY_ORDER, Category, Imaging, Rating, Urgency
 
@@ -113,8 +115,6 @@ class Evaluation(_Out):
     engine: str
     conclusions: tuple[Conclusion, ...]
     derivations: tuple[Derivation, ...]
-    cards: tuple[dict[str, Any], ...]
-    bundle: dict[str, Any]
     #: The facts the rules saw (kind, concept, source resource and qualifiers), for explanation.
     facts: tuple[dict[str, Any], ...] = ()
     #: Ratings of draft imaging orders: ServiceRequest reference -> rating.
@@ -122,6 +122,21 @@ class Evaluation(_Out):
     #: Resources read, used (matched a value set) and ignored.
     counts: dict[str, int] = {}
     issues: tuple[Issue, ...] = ()
+
+    #: Builders of the cards and the bundle, run on first access (a batch that only needs
+    #: the conclusions never pays for rendering).
+    _render_cards: Callable[[], list[dict[str, Any]]] | None = PrivateAttr(default=None)
+    _render_bundle: Callable[[], dict[str, Any]] | None = PrivateAttr(default=None)
+
+    @cached_property
+    def cards(self) -> tuple[dict[str, Any], ...]:
+        """CDS Hooks 2.0 cards, most urgent first (built on first access, then cached)."""
+        return tuple(self._render_cards()) if self._render_cards else ()
+
+    @cached_property
+    def bundle(self) -> dict[str, Any]:
+        """The FHIR R4 Bundle: RequestGroup, DetectedIssue per red flag, Provenance."""
+        return self._render_bundle() if self._render_bundle else {}
 
     @property
     def red_flags(self) -> tuple[Conclusion, ...]:
@@ -135,4 +150,6 @@ class Evaluation(_Out):
         """The JSON contract (plain dicts and lists); ``urgency`` is null when nothing applies."""
         out = self.model_dump(mode="json", exclude_none=True)
         out["urgency"] = self.urgency
+        out["cards"] = list(self.cards)
+        out["bundle"] = self.bundle
         return out

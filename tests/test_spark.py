@@ -1,0 +1,110 @@
+"""The Spark batch (local mode) gives the same results as the local batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+pytest.importorskip(
+    "pyspark", reason="pyspark is not installed (pip install 'cds-backpain[spark]')"
+)
+if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    pytest.skip("Spark needs Java 17+: no java on PATH and no JAVA_HOME", allow_module_level=True)
+
+from cds_backpain.batch.runner import run_batch  # noqa: E402
+from cds_backpain.batch.spark import (  # noqa: E402
+    build_session,
+    evaluate_export,
+    summarize_results,
+    write_results,
+)
+from cds_backpain.batch.summary import read_records  # noqa: E402
+
+SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea-bulk-10pt"
+NOW = "2026-06-01T12:00:00Z"
+LBP_PATIENTS = {
+    "Patient/ca15b832-01e4-41dd-6a52-97bd3e5510cb",
+    "Patient/fb7c882a-f897-e7c5-67e0-825e7fd55d15",
+}
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = build_session("local[2]")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def write_medication_export(directory: Path) -> Path:
+    """A Medication (no subject) and a MedicationRequest of a Synthea patient naming it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    med = {
+        "resourceType": "Medication",
+        "id": "med-ibu",
+        "code": {"coding": [{"system": rxnorm, "code": "5640", "display": "ibuprofen"}]},
+    }
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-ibu",
+        "status": "active",
+        "intent": "order",
+        "medicationReference": {"reference": "Medication/med-ibu"},
+        "subject": {"reference": "Patient/ca15b832-01e4-41dd-6a52-97bd3e5510cb"},
+        "authoredOn": "2026-05-25T10:00:00Z",
+    }
+    (directory / "Medication.000.ndjson").write_text(json.dumps(med) + "\n")
+    (directory / "MedicationRequest.extra.ndjson").write_text(json.dumps(request) + "\n")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The Synthea export plus a Medication file joined by reference."""
+    if not SYNTHEA.is_dir():
+        pytest.skip(f"no Synthea export at {SYNTHEA}")
+    return [str(SYNTHEA), str(write_medication_export(tmp_path_factory.mktemp("extra")))]
+
+
+@pytest.fixture(scope="module")
+def local(inputs, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], dict]:
+    out = tmp_path_factory.mktemp("local") / "out"
+    report = run_batch(inputs, out, now=NOW, workers=0, progress=False)
+    return {r["patient"]: r for r in read_records(out / "results.ndjson")}, report.summary
+
+
+def test_spark_and_local_batch_agree_on_every_patient(spark, inputs, local, tmp_path: Path):
+    records, summary = local
+    results = evaluate_export(spark, inputs, now=NOW).cache()
+    by_spark = {r["patient"]: json.loads(r["record"]) for r in results.collect()}
+    assert by_spark == records
+    for ref in LBP_PATIENTS:
+        assert by_spark[ref]["status"] == "ok" and by_spark[ref]["conclusions"]
+    joined = by_spark["Patient/ca15b832-01e4-41dd-6a52-97bd3e5510cb"]
+    assert "MedicationRequest/mr-ibu" in {e for c in joined["conclusions"] for e in c["evidence"]}
+
+    keys = ("patients", "ok", "failed", "by_status", "by_urgency", "by_imaging", "by_category")
+    assert {k: v for k, v in summarize_results(results).items() if k in keys} == {
+        k: summary[k] for k in keys
+    }
+
+    write_results(results, str(tmp_path / "ndjson"), "ndjson")
+    lines = [
+        json.loads(line)
+        for f in (tmp_path / "ndjson").glob("part-*")
+        for line in f.read_text().splitlines()
+    ]
+    assert {r["patient"]: r for r in lines} == records
+
+    write_results(results, str(tmp_path / "parquet"), "parquet")
+    back = spark.read.parquet(str(tmp_path / "parquet"))
+    assert back.count() == 13
+    flagged = {r["patient"] for r in back.where("size(conclusions) > 0").collect()}
+    assert flagged == LBP_PATIENTS
