@@ -632,7 +632,8 @@ def bench_memory(evals: int, every: int, engine: str | None, log: Path | None) -
     fh = open(log, "a", encoding="utf-8") if log else None  # noqa: SIM115
     try:
         for i in range(1, evals + 1):
-            evaluate(patients[i % len(patients)], now=NOW, knowledge=kb, engine=engine)
+            ev = evaluate(patients[i % len(patients)], now=NOW, knowledge=kb, engine=engine)
+            ev.cards, ev.bundle  # noqa: B018 - render the outputs too, as the service does
             if i % every == 0 or i == evals:
                 gc.collect()
                 pt = {"evals": i, "rss_mb": rss_mb(), "seconds": time.perf_counter() - t0}
