@@ -65,9 +65,22 @@ def evaluate(path: Path, now: str | None, fmt: str, engine: str | None) -> None:
 )
 @click.option("--now", default=None, help="Override each example's evaluation instant.")
 @click.option("--engine", type=click.Choice(["durable", "reference"]), default=None)
-def examples(directory: Path | None, now: str | None, engine: str | None) -> None:
+@click.option(
+    "--gallery",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the card gallery (Markdown) of the gallery examples here and stop.",
+)
+def examples(
+    directory: Path | None, now: str | None, engine: str | None, gallery: Path | None
+) -> None:
     """Evaluate the bundled clinical examples and compare each with its expected outcome."""
-    from .examples import load_examples, mismatches
+    from .examples import load_examples, mismatches, render_gallery
+
+    if gallery is not None:
+        gallery.write_text(render_gallery(load_examples(directory)), encoding="utf-8")
+        click.echo(f"wrote {gallery}")
+        return
     from .pipeline import evaluate as run
 
     failed = 0

@@ -26,3 +26,14 @@ def test_catalog_lists_every_rule_with_urgency_and_sources():
     for spans in kb.spans.values():
         for s in spans:
             assert f"chars {s.start}–{s.end}" in text
+
+
+def test_card_gallery_is_current_and_shows_red_flags_as_critical():
+    from cds_backpain.examples import render_gallery
+
+    gallery = CATALOG.with_name("card-gallery.md")
+    text = render_gallery()
+    assert gallery.read_text(encoding="utf-8") == text, (
+        "docs/card-gallery.md is stale: run 'cds-backpain examples --gallery docs/card-gallery.md'"
+    )
+    assert "critical" in text and "not a diagnosis" in text
