@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,8 +97,22 @@ def _item_id(service_id: str, item: dict[str, Any]) -> str:
 class FeedbackStore:
     """Issued cards and feedback in a SQL database."""
 
+    #: Card uuids this process already stored (bounded): a chart reopened for the same
+    #: patient issues the same deterministic uuids, and needs no database round trip.
+    RECENT_MAX = 50_000
+
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent_lock = threading.Lock()
+
+    def _remember(self, uuids: Iterable[str]) -> None:
+        with self._recent_lock:
+            for u in uuids:
+                self._recent[u] = None
+                self._recent.move_to_end(u)
+            while len(self._recent) > self.RECENT_MAX:
+                self._recent.popitem(last=False)
 
     def record_cards(self, cards: Iterable[CardRecord]) -> None:
         """Remember issued cards (uuids are deterministic: a card seen before is kept once)."""
@@ -113,6 +128,8 @@ class FeedbackStore:
             }
             for c in cards
         }
+        with self._recent_lock:
+            rows = {k: v for k, v in rows.items() if k not in self._recent}
         if not rows:
             return
         with self.engine.begin() as conn:
@@ -129,6 +146,7 @@ class FeedbackStore:
                         conn.execute(insert(issued_cards).values(**row))
                 except IntegrityError:  # another worker recorded it meanwhile
                     pass
+        self._remember(rows)
 
     def store(self, service_id: str, items: Iterable[dict[str, Any]]) -> tuple[int, int]:
         """Store feedback items; returns (stored, duplicates)."""
