@@ -33,7 +33,7 @@ Laterality = Literal["left", "right", "bilateral"]
 #: Attributes a rule pattern may test, per fact kind (the compiler checks this).
 TESTABLE_ATTRIBUTES: dict[str, frozenset[str]] = {
     "patient": frozenset({"age", "sex"}),
-    "finding": frozenset({"present", "status", "laterality", "days"}),
+    "finding": frozenset({"present", "status", "laterality", "days", "onset_known"}),
     "measure": frozenset({"value", "days"}),
     "med": frozenset({"current", "days"}),
     "order": frozenset({"modality"}),
@@ -64,6 +64,9 @@ class Fact(BaseModel):
     status: Literal["active", "history"] | None = None
     laterality: Laterality | None = None
     days: int | None = None
+    #: Findings: whether ``days`` is known (False when the record gives no onset or date), so
+    #: a rule can say "recent onset, or onset unknown" (the safe reading of an undated finding).
+    onset_known: bool | None = None
     value: float | None = None
     unit: str | None = None
     current: bool | None = None

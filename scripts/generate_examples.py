@@ -1077,6 +1077,23 @@ def build() -> None:
                   "medicine return-to-run plan; already imaged (MRI), so no new imaging. Never 'keep "
                   "running' beside it.")
 
+    # 74 -------------------------------------------------------------------------------
+    k = Case(74, "long-standing-stable-incontinence", 66, "female",
+             "Mechanical LBP in a woman with stress urinary incontinence known for 3 years")
+    k.cond("lbp", MECH_LBP, days(10))
+    k.cond("incontinence", [c(SCT, "165232002", "Urinary incontinence (finding)")], days(3 * 365),
+           text="Stress urinary incontinence, stable, pelvic floor physiotherapy")
+    k.finding("saddle-anesthesia", False)
+    k.obs("retention-absent", RETENTION, "absent")
+    k.pain(4)
+    k.write(urgency="routine", imaging="none", categories=["muscle_strain"],
+            absent=["cauda_equina", "infection", "fracture", "neuro_deficit"], red_flag=False,
+            self_care=False,
+            basis="brief 1.6 (BMJ BP: CES when bladder or bowel disturbance is of recent onset or worsening): "
+                  "a dated, long-standing, stable incontinence (3 years) is not a CES red flag "
+                  "(ces_recent_onset_days, 90 d); no saddle numbness, no retention. Routine because of the "
+                  "age > 50 weak flag, as #25. An undated incontinence would still raise the CES card.")
+
 
 # --- coding examples: one bundle per (concept, code system) of the value sets -----------------
 

@@ -196,6 +196,7 @@ class Extractor:
                     status=status,
                     laterality=self.side(ms, m.bodySite or []),
                     days=days,
+                    onset_known=days is not None,
                     label=ms[0].label,
                 )
             )
@@ -309,6 +310,7 @@ class Extractor:
                         status="active",
                         laterality=self.side(ms, [m.bodySite]),
                         days=days,
+                        onset_known=days is not None,
                         label=ms[0].label,
                     )
                 )
@@ -549,6 +551,7 @@ class Extractor:
                 present=True,
                 status="active",
                 days=days,
+                onset_known=days is not None,
                 label=ms[0].label,
             )
             for concept, ms in sorted(matches.items())

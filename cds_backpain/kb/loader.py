@@ -43,6 +43,7 @@ _ALLOWED_VALUES: dict[str, set[object]] = {
     "laterality": {"left", "right", "bilateral"},
     "present": {True, False},
     "current": {True, False},
+    "onset_known": {True, False},
     "modality": {"xray", "mri", "ct"},
 }
 _NUMERIC = {"age", "days", "value"}
@@ -140,7 +141,7 @@ def _check_pattern(
                 problems.append(f"{where}: {t.attribute} takes equality or a list, not {t.op!r}")
             for v in resolved:
                 if v not in _ALLOWED_VALUES.get(t.attribute, {v}) or (
-                    isinstance(v, bool) != (t.attribute in ("present", "current"))
+                    isinstance(v, bool) != (t.attribute in ("present", "current", "onset_known"))
                 ):
                     problems.append(f"{where}: {t.attribute} cannot be {v!r}")
 
