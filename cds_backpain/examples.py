@@ -120,8 +120,6 @@ def render_gallery(examples: list[Example] | None = None) -> str:
             "",
         ]
         for card in ev.cards:
-            out.append(
-                render_card_markdown(card).replace("\n### ", "\n#### ").replace("### ", "#### ", 1)
-            )
+            out.append("#" + render_card_markdown(card))  # the card's "###" heading, one level down
         out.append("")
     return "\n".join(out).rstrip() + "\n"

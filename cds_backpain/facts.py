@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 FactKind = Literal["patient", "finding", "measure", "med", "order", "absent", "conclusion"]
 Laterality = Literal["left", "right", "bilateral"]
@@ -66,6 +66,7 @@ class Fact(BaseModel):
     days: int | None = None
     #: Findings: whether ``days`` is known (False when the record gives no onset or date), so
     #: a rule can say "recent onset, or onset unknown" (the safe reading of an undated finding).
+    #: Derived from ``days``; never set by hand.
     onset_known: bool | None = None
     value: float | None = None
     unit: str | None = None
@@ -75,6 +76,13 @@ class Fact(BaseModel):
     modality: str | None = None
     #: Human-readable label of the concept (from the value set, never from the input text).
     label: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_onset_known(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("kind") == "finding":
+            return {**data, "onset_known": data.get("days") is not None}
+        return data
 
     def engine_view(self) -> dict[str, object]:
         """The flat dict both engines match on: only testable, non-None attributes."""

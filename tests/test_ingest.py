@@ -733,3 +733,13 @@ def test_limits_are_configurable():
     now_naive = NOW.replace(tzinfo=None)
     with pytest.raises(ValueError, match="timezone-aware"):
         run(with_patient(), now=now_naive)
+
+
+def test_a_finding_knows_whether_its_onset_is_dated():
+    """onset_known follows days: rules read an undated finding as possibly recent."""
+    dated = condition("dated", LBP, onset="2026-05-20")
+    undated = condition("undated", cc(SNOMED, "203095000"), onset=None)
+    r = run(with_patient(dated, undated))
+    assert only(r, "finding", "low_back_pain").onset_known is True
+    spasm = only(r, "finding", "muscle_spasm")
+    assert spasm.days is None and spasm.onset_known is False

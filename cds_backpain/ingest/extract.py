@@ -196,7 +196,6 @@ class Extractor:
                     status=status,
                     laterality=self.side(ms, m.bodySite or []),
                     days=days,
-                    onset_known=days is not None,
                     label=ms[0].label,
                 )
             )
@@ -310,7 +309,6 @@ class Extractor:
                         status="active",
                         laterality=self.side(ms, [m.bodySite]),
                         days=days,
-                        onset_known=days is not None,
                         label=ms[0].label,
                     )
                 )
@@ -551,7 +549,6 @@ class Extractor:
                 present=True,
                 status="active",
                 days=days,
-                onset_known=days is not None,
                 label=ms[0].label,
             )
             for concept, ms in sorted(matches.items())
