@@ -343,6 +343,8 @@ def _load(root: Path) -> Knowledge:
 
 
 _cache: dict[str, Knowledge] = {}
+#: The default knowledge base by the value of $CDS_BACKPAIN_KNOWLEDGE at first load.
+_defaults: dict[str | None, Knowledge] = {}
 _lock = threading.Lock()
 
 
@@ -350,9 +352,17 @@ def load_knowledge(
     root: str | os.PathLike[str] | None = None, *, reload: bool = False
 ) -> Knowledge:
     """Load and verify the knowledge base (cached per directory; ``reload`` forces a re-read)."""
+    if root is None and not reload:  # the hot path: no filesystem calls
+        kb = _defaults.get(os.environ.get(ENV_ROOT))
+        if kb is not None:
+            return kb
     path = Path(root) if root is not None else knowledge_root()
     key = str(path.resolve())
     with _lock:
+        if reload:
+            _defaults.clear()
         if reload or key not in _cache:
             _cache[key] = _load(path)
+        if root is None:
+            _defaults[os.environ.get(ENV_ROOT)] = _cache[key]
         return _cache[key]

@@ -114,6 +114,12 @@ class FeedbackStore:
             while len(self._recent) > self.RECENT_MAX:
                 self._recent.popitem(last=False)
 
+    def unrecorded(self, cards: Iterable[CardRecord]) -> list[CardRecord]:
+        """The cards this process has not stored yet (no database access: safe on the
+        event loop, so a repeated chart opening needs no thread)."""
+        with self._recent_lock:
+            return [c for c in cards if c.uuid not in self._recent]
+
     def record_cards(self, cards: Iterable[CardRecord]) -> None:
         """Remember issued cards (uuids are deterministic: a card seen before is kept once)."""
         rows = {
