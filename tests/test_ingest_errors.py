@@ -414,8 +414,6 @@ def test_damaged_bundles_give_facts_or_an_operation_outcome(edits):
         assert result.counts["used"] + result.counts["ignored"] == result.counts["resources"]
 
 
-
-
 def test_unknown_coded_resources_are_not_validated_but_their_subject_and_version_are_checked():
     """Resources no value set knows are ignored unvalidated, yet never about another patient."""
     hypertension = cc(SNOMED, "38341003")

@@ -28,6 +28,7 @@ OVERRIDE_REASONS_SYSTEM = f"{BASE}/CodeSystem/override-reasons"
 KNOWLEDGE_DIGEST_SYSTEM = f"{BASE}/knowledge-digest"
 SOURCE_SPAN_SYSTEM = f"{BASE}/source-span"
 
+
 def validating() -> bool:
     """Whether emitted FHIR resources are re-validated with the R4B models as they are built.
 

@@ -135,8 +135,9 @@ async def _call_service(request: Request) -> Response:
 
 
 #: Hook calls up to this size (about 400 resources, tens of milliseconds) whose data all
-#: came in the request are evaluated on the event loop when no other evaluation runs: a thread hop costs ~0.4 ms of a
-#: 3 ms call. Larger ones go to a thread so the loop keeps answering while they run.
+#: came in the request are evaluated on the event loop when no other evaluation runs: a
+#: thread hop costs ~0.4 ms of a 3 ms call. Larger ones go to a thread so the loop keeps
+#: answering while they run.
 INLINE_MAX_BYTES = 256 * 1024
 
 
