@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -87,12 +86,8 @@ class Ingested:
 
 
 def _fact_key(f: Fact) -> tuple[str, str, str, str]:
-    return (
-        f.kind,
-        f.concept,
-        f.source or "",
-        json.dumps(f.model_dump(mode="json"), sort_keys=True),
-    )
+    # The JSON of a model lists its fields in declaration order: a total, stable order.
+    return (f.kind, f.concept, f.source or "", f.model_dump_json())
 
 
 def ingest(

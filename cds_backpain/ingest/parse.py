@@ -73,6 +73,26 @@ def _text_depth(text: str) -> int:
     return max(itertools.accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
 
 
+#: bytes.translate arguments keeping only brackets, as ``(`` and ``)``.
+_PARENS = bytes.maketrans(b"[{]}", b"(())")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _nesting_at_most(encoded: bytes, limit: int) -> bool:
+    """True if the brackets of ``encoded`` nest no deeper than ``limit``, counting brackets
+    inside strings too (an over-estimate); False when unsure. Each pass of ``replace``
+    removes the innermost pairs, so the number of passes is the nesting depth."""
+    parens = encoded.translate(_PARENS, _NOT_BRACKETS)
+    for _ in range(limit):
+        if not parens:
+            return True
+        inner = parens.replace(b"()", b"")
+        if len(inner) == len(parens):
+            return False  # unbalanced: brackets inside strings
+        parens = inner
+    return not parens
+
+
 def _decode(raw: bytes, limits: Limits) -> str:
     if len(raw) > limits.max_bytes:
         fail_limit("max_bytes", limits.max_bytes, f"input is {len(raw)} bytes")
@@ -84,15 +104,17 @@ def _decode(raw: bytes, limits: Limits) -> str:
         fail("structure", f"input is not valid UTF-8 (bad byte at offset {exc.start})")
 
 
-def _parse_text(text: str, limits: Limits) -> Any:
-    if (
-        len(text) > limits.max_bytes
-        or len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes
-    ):
+def _parse_text(text: str, limits: Limits, encoded: bytes | None = None) -> Any:
+    if len(text) > limits.max_bytes:
         fail_limit("max_bytes", limits.max_bytes, "input text is too large")
-    depth = _text_depth(text)
-    if depth > limits.max_depth:
-        fail_limit("max_depth", limits.max_depth, f"JSON nesting depth is {depth}")
+    if encoded is None:
+        encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) > limits.max_bytes:
+        fail_limit("max_bytes", limits.max_bytes, "input text is too large")
+    if not _nesting_at_most(encoded, limits.max_depth):
+        depth = _text_depth(text)
+        if depth > limits.max_depth:
+            fail_limit("max_depth", limits.max_depth, f"JSON nesting depth is {depth}")
     try:
         return json.loads(
             text,
@@ -131,37 +153,43 @@ def _path_to(doc: Any, bad: Any) -> str:
 
 
 def check_tree(doc: Any, limits: Limits) -> None:
-    """Check nesting depth and string lengths of an already parsed JSON value."""
-    stack: list[tuple[Any, int]] = [(doc, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            if depth > limits.max_depth:
+    """Check nesting depth and string lengths of an already parsed JSON value.
+
+    Level by level (one list per depth, no per-node tuples): about twice as fast as a
+    stack walk on FHIR documents, which are wide and shallow.
+    """
+    level: list[Any] = [doc]
+    depth = 1
+    while level:
+        containers: list[Any] = []
+        for node in level:
+            if isinstance(node, dict | list):
+                containers.append(node)
+            elif isinstance(node, str) and len(node) > limits.max_string:
                 fail_limit(
-                    "max_depth", limits.max_depth, f"JSON nesting depth exceeds {limits.max_depth}"
+                    "max_string",
+                    limits.max_string,
+                    f"a JSON string has {len(node)} characters",
+                    _path_to(doc, node),
                 )
-            for k, v in node.items():
-                if isinstance(k, str) and len(k) > limits.max_string:
+        if containers and depth > limits.max_depth:
+            fail_limit(
+                "max_depth", limits.max_depth, f"JSON nesting depth exceeds {limits.max_depth}"
+            )
+        level = []
+        for node in containers:
+            if isinstance(node, dict):
+                if node and max(map(len, node)) > limits.max_string:
                     fail_limit(
                         "max_string",
                         limits.max_string,
                         "a JSON key is too long",
                         _path_to(doc, node),
                     )
-                stack.append((v, depth + 1))
-        elif isinstance(node, list):
-            if depth > limits.max_depth:
-                fail_limit(
-                    "max_depth", limits.max_depth, f"JSON nesting depth exceeds {limits.max_depth}"
-                )
-            stack.extend((v, depth + 1) for v in node)
-        elif isinstance(node, str) and len(node) > limits.max_string:
-            fail_limit(
-                "max_string",
-                limits.max_string,
-                f"a JSON string has {len(node)} characters",
-                _path_to(doc, node),
-            )
+                level.extend(node.values())
+            else:
+                level.extend(node)
+        depth += 1
 
 
 def load_json(data: JsonInput, limits: Limits) -> dict[str, Any] | list[Any]:
@@ -176,10 +204,16 @@ def load_json(data: JsonInput, limits: Limits) -> dict[str, Any] | list[Any]:
             fail("not-found", f"cannot read input file {clip(data.name, 60)!r}: {exc.strerror}")
     if isinstance(data, bytearray | memoryview):
         data = bytes(data)
+    encoded = None
     if isinstance(data, bytes):
+        encoded = data
         data = _decode(data, limits)
+        encoded = encoded.removeprefix(b"\xef\xbb\xbf")
+    checked_text = False
     if isinstance(data, str):
-        doc = _parse_text(data, limits)
+        doc = _parse_text(data, limits, encoded)
+        # Nesting was checked on the text, and no string is longer than the text.
+        checked_text = len(data) <= limits.max_string
     elif isinstance(data, dict | list):
         doc = data
     else:
@@ -192,5 +226,6 @@ def load_json(data: JsonInput, limits: Limits) -> dict[str, Any] | list[Any]:
             "structure",
             "input must be a JSON object (a resource or Bundle) or an array of resources",
         )
-    check_tree(doc, limits)
+    if not checked_text:
+        check_tree(doc, limits)
     return doc
