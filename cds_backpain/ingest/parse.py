@@ -79,16 +79,22 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def _nesting_at_most(encoded: bytes, limit: int) -> bool:
-    """True if the brackets of ``encoded`` nest no deeper than ``limit``, counting brackets
-    inside strings too (an over-estimate); False when unsure. Each pass of ``replace``
-    removes the innermost pairs, so the number of passes is the nesting depth."""
-    parens = encoded.translate(_PARENS, _NOT_BRACKETS)
+    """True if the arrays and objects of JSON ``encoded`` nest no deeper than ``limit``;
+    False when deeper or unsure (the caller then measures with :func:`_text_depth`).
+
+    String contents are cut out first (escaped backslashes and quotes removed, then every
+    other quote-delimited piece dropped); each ``replace`` pass then removes the innermost
+    bracket pairs, so the number of passes is the nesting depth. All of it runs in C.
+    """
+    unescaped = encoded.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(unescaped.split(b'"')[::2])
+    parens = outside.translate(_PARENS, _NOT_BRACKETS)
     for _ in range(limit):
         if not parens:
             return True
         inner = parens.replace(b"()", b"")
         if len(inner) == len(parens):
-            return False  # unbalanced: brackets inside strings
+            return False  # unbalanced: not JSON; let the parser say so
         parens = inner
     return not parens
 
