@@ -474,14 +474,34 @@ async def _drive_raw(url: str, body: bytes, clients: int, seconds: float) -> dic
     }
 
 
+def in_process_rates(body: bytes, seconds: float) -> dict[str, float]:
+    """evaluate() per second on the 20-resource patient, alone and with its cards
+    rendered (what the service computes), measured now."""
+    from cds_backpain import evaluate, load_knowledge
+
+    kb = load_knowledge()
+    return {
+        "evaluate": timed(lambda: evaluate(body, now=NOW, knowledge=kb), seconds)["per_s"],
+        "evaluate_cards": timed(lambda: evaluate(body, now=NOW, knowledge=kb).cards, seconds)[
+            "per_s"
+        ],
+    }
+
+
 def bench_service(
     seconds: float, workers: int, clients: tuple[int, ...], client: str = "raw"
 ) -> dict[str, Any]:
+    """Each load level is bracketed by in-process measurements (before and after, same
+    machine state), since a shared VM drifts by tens of percent within minutes."""
+    import resource
+
     import httpx
 
     resources = patient(20)
     body = json.dumps(hook_request(resources)).encode()
+    plain = json.dumps(resources).encode()
     server = Server(workers)
+    levels = []
     try:
         server.wait()
         url = server.url + "/cds-services/lbp-patient-view"
@@ -492,7 +512,16 @@ def bench_service(
             raise RuntimeError(f"hook call failed: {first.status_code} {first.text[:500]}")
         cards = len(first.json().get("cards", []))
         drive = _drive_raw if client == "raw" else _drive
-        levels = [asyncio.run(drive(url, body, n, seconds)) for n in clients]
+        for n in clients:
+            before = in_process_rates(plain, seconds / 2)
+            cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+            level = asyncio.run(drive(url, body, n, seconds))
+            cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+            after = in_process_rates(plain, seconds / 2)
+            used = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+            level["client_cpu"] = used / seconds
+            level["in_process"] = {k: (before[k] + after[k]) / 2 for k in before}
+            levels.append(level)
     finally:
         server.close()
     return {
@@ -504,17 +533,44 @@ def bench_service(
     }
 
 
-def print_service(res: dict[str, Any], in_process: float | None) -> None:
+def print_service(res: dict[str, Any], in_process: float | None = None) -> None:
     rows = []
     for lv in res["levels"]:
         per_worker = lv["per_s"] / res["workers"]
-        share = f"{per_worker / in_process:.0%}" if in_process else "-"
-        rows.append([lv["clients"], lv["per_s"], lv["p50_ms"], lv["p99_ms"], lv["errors"], share])
+        ref = lv.get("in_process") or {}
+        e, ec = ref.get("evaluate", in_process), ref.get("evaluate_cards")
+        rows.append(
+            [
+                lv["clients"],
+                lv["per_s"],
+                lv["p50_ms"],
+                lv["p99_ms"],
+                lv["errors"],
+                f"{per_worker / e:.0%}" if e else "-",
+                f"{per_worker / ec:.0%}" if ec else "-",
+                f"{lv['client_cpu']:.0%}" if "client_cpu" in lv else "-",
+            ]
+        )
     print(
         f"service: {res['workers']} worker(s), patient-view with {res['resources']} resources "
-        f"in prefetch, {res['cards']} card(s), {res['client']} client"
+        f"in prefetch, {res['cards']} card(s), {res['client']} client; per worker as a share "
+        "of the in-process rate measured just before and after each level"
     )
-    print(table(rows, ["clients", "req/s", "p50 ms", "p99 ms", "errors", "per worker/in-proc"]))
+    print(
+        table(
+            rows,
+            [
+                "clients",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+                "/ evaluate()",
+                "/ evaluate()+cards",
+                "client CPU",
+            ],
+        )
+    )
 
 
 # ----------------------------------------------------------------- batch
@@ -732,25 +788,23 @@ def main(argv: list[str] | None = None) -> int:
     if a.what == "profile":
         profile_eval(a.size, a.n, a.engine, a.top)
         return 0
-    in_proc = None
     if a.what in ("all", "stages"):
         for size in SIZES:
             res = bench_stages(size, max(20, a.n // (size // 20)), a.engine)
             result.setdefault("stages", {})[str(size)] = res
             print_stages(size, res)
             print()
-    if a.what in ("all", "eval", "service"):
+    if a.what in ("all", "eval"):
         res = bench_eval(a.seconds, a.engine)
         result["eval"] = res
         print_eval(res)
-        in_proc = res["20"]["evaluate"]["per_s"]
         print()
     if a.what in ("all", "service"):
         try:
             clients = tuple(int(c) for c in a.clients.split(","))
             res = bench_service(a.seconds, a.service_workers, clients, a.client)
             result["service"] = res
-            print_service(res, in_proc)
+            print_service(res)
         except Exception as exc:  # report, keep the other figures
             result["service"] = {"error": f"{type(exc).__name__}: {exc}"}
             print(f"service: not measured: {type(exc).__name__}: {exc}")

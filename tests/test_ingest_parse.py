@@ -84,3 +84,13 @@ def test_tree_walk_reports_long_keys():
     with pytest.raises(InputLimitError) as info:
         check_tree({"a": {"k" * 20: 1}}, Limits(max_string=10))
     assert "key" in info.value.outcome["issue"][0]["diagnostics"]
+
+
+def test_checked_array_skips_the_walk_only_under_the_same_limits():
+    from cds_backpain.ingest.parse import CheckedArray
+
+    long = [{"resourceType": "Patient", "id": "x" * 200}]
+    strict = Limits(max_string=100)
+    assert load_json(CheckedArray(long, strict), strict) == long  # checked by its producer
+    with pytest.raises(InputLimitError):
+        load_json(CheckedArray(long, Limits()), strict)  # checked under other limits

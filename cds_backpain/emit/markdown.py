@@ -106,8 +106,10 @@ def _escape_leading(m: re.Match[str]) -> str:
 _URL_SAFE = "/:?#=&%+,;@!$'*-._~"
 
 
+@functools.lru_cache(maxsize=1024)
 def safe_url(url: str) -> str | None:
-    """An absolute http(s) URL, percent-encoded for a Markdown link; None if not acceptable."""
+    """An absolute http(s) URL, percent-encoded for a Markdown link; None if not acceptable
+    (memoised, bounded: the links are the knowledge base's source URLs)."""
     url = url.strip()
     try:
         parts = urlsplit(url)

@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._errors import EngineError, InputLimitError, InvalidInputError, KnowledgeError
+from ..ingest.parse import CheckedArray, Limits
 from ..results import Evaluation
 from . import pama
 from .auth import Authenticator, AuthError, KeyStore, ReplayCache, TrustFile, load_trust_file
@@ -44,7 +45,7 @@ from .errors import (
     service_error_handler,
 )
 from .feedback import CardRecord, FeedbackStore, validate_feedback
-from .hooks import HookRequest, parse_hook_request, parse_json_body
+from .hooks import HookRequest, body_limits, parse_hook_request, parse_json_body
 from .limits import BodySizeLimitMiddleware
 from .logs import AccessLogMiddleware, configure_logging
 from .openapi import openapi_document
@@ -114,7 +115,8 @@ async def _call_service(request: Request) -> Response:
     rt = _runtime(request)
     service = _service(request)
     raw = await request.body()
-    document = parse_json_body(raw, request.headers.get("content-type"))
+    limits = body_limits(rt.config)
+    document = parse_json_body(raw, request.headers.get("content-type"), limits)
     hook = parse_hook_request(document, service, rt.config)
     fields = _log_fields(request.scope)
     fields.update(hook_instance=hook.hook_instance, patient=hook.patient_id)
@@ -125,7 +127,9 @@ async def _call_service(request: Request) -> Response:
     resources = gathered.resources + list(hook.draft_orders)
     fetched = any("fhir" in how for how in gathered.origin.values())
     inline = len(raw) <= INLINE_MAX_BYTES and not fetched
-    evaluation = await run_evaluation(rt, resources, inline=inline)
+    if not fetched:  # all of it came in the body, which parse_json_body checked
+        resources = CheckedArray(resources, limits)
+    evaluation = await run_evaluation(rt, resources, limits, inline=inline)
     body = respond(evaluation, hook, rt.config)
     records = rt.store.unrecorded(card_records(evaluation, body["cards"], service.id))
     if records:
@@ -142,24 +146,24 @@ INLINE_MAX_BYTES = 256 * 1024
 
 
 async def run_evaluation(
-    rt: Runtime, resources: list[dict[str, Any]], *, inline: bool
+    rt: Runtime, resources: list[dict[str, Any]], limits: Limits, *, inline: bool
 ) -> Evaluation:
     """Evaluate one call, one evaluation at a time per worker (``rt.evaluations``)."""
     limiter = rt.evaluations
     if inline and limiter.available_tokens >= 1:
         limiter.acquire_nowait()
         try:
-            return _evaluate(resources, rt.config)
+            return _evaluate(resources, rt.config, limits)
         finally:
             limiter.release()
-    return await anyio.to_thread.run_sync(_evaluate, resources, rt.config, limiter=limiter)
+    return await anyio.to_thread.run_sync(_evaluate, resources, rt.config, limits, limiter=limiter)
 
 
-def _evaluate(resources: list[dict[str, Any]], config: ServiceConfig) -> Evaluation:
+def _evaluate(resources: list[dict[str, Any]], config: ServiceConfig, limits: Limits) -> Evaluation:
     from .. import evaluate
 
     try:
-        evaluation = evaluate(resources, now=config.now)
+        evaluation = evaluate(resources, now=config.now, limits=limits)
         evaluation.cards  # noqa: B018 - render the cards here, off the event loop
         return evaluation
     except InputLimitError as exc:
@@ -245,7 +249,9 @@ def card_records(
 async def feedback(request: Request) -> Response:
     rt = _runtime(request)
     service = _service(request)
-    document = parse_json_body(await request.body(), request.headers.get("content-type"))
+    document = parse_json_body(
+        await request.body(), request.headers.get("content-type"), body_limits(rt.config)
+    )
     items = validate_feedback(document)
     stored, duplicates = await run_in_threadpool(rt.store.store, service.id, items)
     _log_fields(request.scope).update(stored=stored, duplicates=duplicates)

@@ -7,13 +7,14 @@ context fields) are tolerated; optional members sent as ``null`` are taken as ab
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from .._errors import InputLimitError, InvalidInputError
+from ..ingest.parse import Limits, load_json
 from .config import ServiceConfig
 from .discovery import ServiceDefinition
 from .errors import ServiceError, issue, operation_outcome
@@ -49,8 +50,15 @@ class HookRequest:
         return str(self.context["patientId"])
 
 
-def parse_json_body(body: bytes, content_type: str | None) -> Any:
-    """The JSON document of a request body: 415 for a non-JSON type, 400 if unparsable."""
+def body_limits(config: ServiceConfig) -> Limits:
+    """Limits of a request body, and of the evaluation of the data it carries: checking
+    the body once covers every resource inside it."""
+    return Limits(max_bytes=config.max_body_bytes)
+
+
+def parse_json_body(body: bytes, content_type: str | None, limits: Limits) -> Any:
+    """The JSON document of a request body: 415 for a non-JSON type, 400 if unparsable or
+    ambiguous (a key twice, NaN), 413 beyond ``limits`` (nesting, string size)."""
     if content_type:
         media = content_type.split(";", 1)[0].strip().lower()
         if media not in JSON_TYPES and not media.endswith("+json"):
@@ -60,9 +68,11 @@ def parse_json_body(body: bytes, content_type: str | None) -> Any:
     if not body.strip():
         raise ServiceError.simple(400, "the request body is empty; expected a JSON object")
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        raise ServiceError.simple(400, "the request body is not valid JSON") from None
+        return load_json(body, limits)
+    except InputLimitError as exc:
+        raise ServiceError(413, exc.outcome) from None
+    except InvalidInputError as exc:
+        raise ServiceError(400, exc.outcome) from None
 
 
 def invalid(found: list[tuple[str, str]]) -> ServiceError:

@@ -39,3 +39,45 @@ def test_body_under_the_limit_is_read(service):
         headers={"Content-Type": "application/json"},
     )
     assert r.status_code == 400  # parsed and validated, not refused for size
+
+
+def _post_json_text(service, text: str):
+    return service.post(
+        "/cds-services/lbp-patient-view",
+        content=text.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def test_ambiguous_json_is_refused_not_guessed(service):
+    """A key sent twice (which value did the EHR mean?) or NaN is a 400, never a guess."""
+    import json
+
+    from service_support import example_resources, hook_request
+
+    body = json.dumps(hook_request("patient-view", example_resources("02-")))
+    twice = body[:-1] + ', "hook": "patient-view"}'
+    r = _post_json_text(service, twice)
+    assert r.status_code == 400 and "twice" in r.text
+    check_outcome(r.json())
+    nan = body.replace('"context": {', '"context": {"score": NaN, ', 1)
+    r = _post_json_text(service, nan)
+    assert r.status_code == 400
+    check_outcome(r.json())
+
+
+def test_deeply_nested_prefetch_is_a_413(service):
+    import json
+
+    from service_support import example_resources, hook_request
+
+    req = hook_request("patient-view", example_resources("02-"))
+    deep: list = []
+    for _ in range(80):
+        deep = [deep]
+    req["prefetch"]["patient"]["extension"] = [{"url": "https://x.org", "valueString": "a"}]
+    req["prefetch"]["patient"]["_deep"] = deep
+    r = _post_json_text(service, json.dumps(req))
+    assert r.status_code == 413
+    assert "max_depth" in r.text
+    check_outcome(r.json())
