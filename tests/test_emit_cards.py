@@ -6,10 +6,10 @@ import html
 import json
 import re
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
+from emit_support import GUIDELINE_URL, small_knowledge, source_document
 from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,8 +21,8 @@ from cds_backpain.emit.cards import DISCLAIMER
 from cds_backpain.emit.markdown import markdown_link, normalize_text
 from cds_backpain.facts import Fact
 from cds_backpain.kb.knowledge import Knowledge
-from cds_backpain.kb.models import Guideline, Policy, Rule, SourceDocument, SourceQuote
-from cds_backpain.kb.provenance import resolve_quote, sha256_hex
+from cds_backpain.kb.models import Policy, SourceQuote
+from cds_backpain.kb.provenance import resolve_quote
 from cds_backpain.results import (
     Conclusion,
     Derivation,
@@ -31,9 +31,7 @@ from cds_backpain.results import (
     SuggestionOut,
 )
 
-SOURCES = Path(__file__).resolve().parents[1] / "knowledge" / "sources"
 PATIENT = "Patient/p1"
-GUIDELINE_URL = "https://www.acpjournals.org/doi/10.7326/M16-2367"
 
 # CommonMark + the GFM extensions markdown-it has, with (fuzzy) linkify switched on:
 # stricter than GitHub, so text that stays text here stays text there.
@@ -43,26 +41,14 @@ MD = MarkdownIt("commonmark", {"linkify": True}).enable(["linkify", "table", "st
 # -- a small real knowledge base: real source documents, real spans ------------------
 
 
-def _real_displays():
-    """Our CodeSystems' displays (category words, override reasons) from the real knowledge/."""
-    from cds_backpain.kb.loader import _displays, knowledge_root
-
-    return _displays(knowledge_root() / "codesystems")
-
-
 def make_knowledge(digest: str = "d" * 64) -> Knowledge:
     name = "000_3fdf5a4f530aa6ea.txt"
-    raw = (SOURCES / name).read_bytes()
-    doc = SourceDocument(
-        file=name,
-        title="Back Spasm During Running",
-        publisher="Example publisher",
-        date="2020",
-        sha256=sha256_hex(raw),
-    )
-    rules = {
-        r["id"]: Rule.model_validate(r)
-        for r in (
+    doc = source_document(name, "Back Spasm During Running", publisher="Example publisher")
+    return small_knowledge(
+        [(name, doc)],
+        statement="Most acute low back pain improves; imaging is rarely needed early.",
+        digest=digest,
+        rules=[
             {
                 "id": "ces-sphincter",
                 "title": "Bladder or bowel disturbance with back pain",
@@ -77,25 +63,7 @@ def make_knowledge(digest: str = "d" * 64) -> Knowledge:
                 "when": {"all": [{"finding": "back_spasm"}]},
                 "provenance": [{"guideline": "acp-2017"}],
             },
-        )
-    }
-    return Knowledge(
-        version="2026.06-test",
-        digest=digest,
-        root=str(SOURCES.parent),
-        sources={name: doc},
-        texts={name: raw.decode("utf-8")},
-        guidelines={
-            "acp-2017": Guideline(
-                id="acp-2017",
-                statement="Most acute low back pain improves; imaging is rarely needed early.",
-                citation="Qaseem A et al. Ann Intern Med. 2017;166:514-530",
-                url=GUIDELINE_URL,
-            )
-        },
-        parameters={},
-        policy=Policy(),
-        displays=_real_displays(),
+        ],
         templates={
             "urgent_mri": {
                 "resourceType": "ServiceRequest",
@@ -112,11 +80,6 @@ def make_knowledge(digest: str = "d" * 64) -> Knowledge:
                 "code": {"text": "Referral to spinal surgery"},
             },
         },
-        valuesets=None,  # type: ignore[arg-type]
-        rules=rules,
-        domains={},
-        spans={},
-        compiled=None,  # type: ignore[arg-type]
         labels={
             "urinary_retention": "Urinary retention",
             "fecal_incontinence": "Faecal incontinence",

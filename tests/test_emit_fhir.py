@@ -5,72 +5,38 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
+from emit_support import GUIDELINE_URL, SOURCES, small_knowledge, source_document
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 from cds_backpain.emit import build_bundle
 from cds_backpain.emit.fhir_bundle import IMPLICABLE_TYPES
 from cds_backpain.kb.knowledge import Knowledge
-from cds_backpain.kb.models import Guideline, Policy, SourceDocument, SourceQuote
+from cds_backpain.kb.models import SourceQuote
 from cds_backpain.kb.provenance import resolve_quote, sha256_hex
 from cds_backpain.results import Conclusion, GuidelineCitation, SourceSpan
 
-SOURCES = Path(__file__).resolve().parents[1] / "knowledge" / "sources"
 PATIENT = "Patient/p1"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-GUIDELINE_URL = "https://www.acpjournals.org/doi/10.7326/M16-2367"
 SPAN_ID = re.compile(
     r"^(?P<file>[^#]+)#char=(?P<start>\d+),(?P<end>\d+);sha256=(?P<sha>[0-9a-f]{64})$"
 )
 
 
-def _real_displays():
-    """Our CodeSystems' displays (category words, override reasons) from the real knowledge/."""
-    from cds_backpain.kb.loader import _displays, knowledge_root
-
-    return _displays(knowledge_root() / "codesystems")
-
-
 def make_knowledge(version: str = "2026.06-test", digest: str = "d" * 64) -> Knowledge:
     names = sorted(p.name for p in SOURCES.glob("*.txt"))[:2]
-    raws = {n: (SOURCES / n).read_bytes() for n in names}
-    return Knowledge(
+    url = {0: {"url": "https://example.org/source"}}
+    return small_knowledge(
+        [
+            (n, source_document(n, f"Source {i}", publisher="Example", **url.get(i, {})))
+            for i, n in enumerate(names)
+        ],
+        statement="Imaging is rarely needed early in acute low back pain.",
         version=version,
         digest=digest,
-        root=str(SOURCES.parent),
-        sources={
-            n: SourceDocument(
-                file=n,
-                title=f"Source {i}",
-                publisher="Example",
-                date="2020",
-                sha256=sha256_hex(raw),
-                url="https://example.org/source" if i == 0 else None,
-            )
-            for i, (n, raw) in enumerate(raws.items())
-        },
-        texts={n: raw.decode("utf-8") for n, raw in raws.items()},
-        guidelines={
-            "acp-2017": Guideline(
-                id="acp-2017",
-                statement="Imaging is rarely needed early in acute low back pain.",
-                citation="Qaseem A et al. Ann Intern Med. 2017;166:514-530",
-                url=GUIDELINE_URL,
-            )
-        },
-        parameters={},
-        policy=Policy(),
-        displays=_real_displays(),
-        templates={},
-        valuesets=None,  # type: ignore[arg-type]
-        rules={},
-        domains={},
-        spans={},
-        compiled=None,  # type: ignore[arg-type]
     )
 
 
