@@ -138,11 +138,11 @@ async def _call_service(request: Request) -> Response:
     return JSONBody(body)
 
 
-#: Hook calls up to this size (about 400 resources, tens of milliseconds) whose data all
-#: came in the request are evaluated on the event loop when no other evaluation runs: a
-#: thread hop costs ~0.4 ms of a 3 ms call. Larger ones go to a thread so the loop keeps
-#: answering while they run.
-INLINE_MAX_BYTES = 256 * 1024
+#: Hook calls up to this size whose data all came in the request are evaluated on the
+#: event loop when no other evaluation runs: a thread hop costs ~0.4 ms of a 2-3 ms call.
+#: 64 KiB is ~100 typical resources (~5 ms), and at worst ~400 minimal coded resources
+#: (~180 ms measured); larger calls go to a thread so the loop keeps answering meanwhile.
+INLINE_MAX_BYTES = 64 * 1024
 
 
 async def run_evaluation(
