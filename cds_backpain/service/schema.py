@@ -3,7 +3,7 @@
 Two validators per definition: jsonschema-rs (compiled, about 1 µs per hook request)
 answers "valid?" on every request; python-jsonschema, the reference, words the errors
 and has the last word whenever the fast one says no. The fast validator is trusted only
-to say yes, and a differential property test (``tests/test_service_schema.py``) checks
+to say yes, and a differential property test (``tests/service/test_schema.py``) checks
 that it never says yes where the reference says no.
 """
 
