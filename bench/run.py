@@ -548,12 +548,12 @@ def bench_service(
     }
 
 
-def print_service(res: dict[str, Any], in_process: float | None = None) -> None:
+def print_service(res: dict[str, Any]) -> None:
     rows = []
     for lv in res["levels"]:
         per_worker = lv["per_s"] / res["workers"]
         ref = lv.get("in_process") or {}
-        e, ec = ref.get("evaluate", in_process), ref.get("evaluate_cards")
+        e, ec = ref.get("evaluate"), ref.get("evaluate_cards")
         rows.append(
             [
                 lv["clients"],

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from batch_support import write_medication_export
 
 pytestmark = pytest.mark.spark
 
@@ -40,29 +41,6 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
-
-
-def write_medication_export(directory: Path) -> Path:
-    """A Medication (no subject) and a MedicationRequest of a Synthea patient naming it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
-    med = {
-        "resourceType": "Medication",
-        "id": "med-ibu",
-        "code": {"coding": [{"system": rxnorm, "code": "5640", "display": "ibuprofen"}]},
-    }
-    request = {
-        "resourceType": "MedicationRequest",
-        "id": "mr-ibu",
-        "status": "active",
-        "intent": "order",
-        "medicationReference": {"reference": "Medication/med-ibu"},
-        "subject": {"reference": "Patient/ca15b832-01e4-41dd-6a52-97bd3e5510cb"},
-        "authoredOn": "2026-05-25T10:00:00Z",
-    }
-    (directory / "Medication.000.ndjson").write_text(json.dumps(med) + "\n")
-    (directory / "MedicationRequest.extra.ndjson").write_text(json.dumps(request) + "\n")
-    return directory
 
 
 @pytest.fixture(scope="module")

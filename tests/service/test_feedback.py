@@ -15,8 +15,9 @@ FB = f"/cds-services/{PV}/feedback"
 TS = "2026-06-01T12:05:00.000Z"
 
 
-def report(service) -> dict:
-    out = subprocess.run(
+def report_output(service, *extra: str) -> str:
+    """What ``cds-backpain feedback report`` prints for the service's database."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -25,13 +26,16 @@ def report(service) -> dict:
             "report",
             "--database",
             service.database,
-            "--json",
+            *extra,
         ],
         capture_output=True,
         text=True,
         check=True,
-    )
-    return {r["rule"]: r for r in json.loads(out.stdout)["rules"]}
+    ).stdout
+
+
+def report(service) -> dict:
+    return {r["rule"]: r for r in json.loads(report_output(service, "--json"))["rules"]}
 
 
 @pytest.fixture(scope="module")
@@ -128,18 +132,5 @@ def test_accepted_and_overridden_feedback_is_stored_once(service, red_flag_cards
 
 
 def test_text_report(service, red_flag_cards):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cds_backpain.service",
-            "feedback",
-            "report",
-            "--database",
-            service.database,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = report_output(service)
     assert "accept%" in out and "override%" in out

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from conformance import check_outcome
-from service_support import MAX_BODY
+from service_support import MAX_BODY, example_resources, hook_request
 
 
 def test_declared_oversized_body_is_refused(service):
@@ -51,10 +53,6 @@ def _post_json_text(service, text: str):
 
 def test_ambiguous_json_is_refused_not_guessed(service):
     """A key sent twice (which value did the EHR mean?) or NaN is a 400, never a guess."""
-    import json
-
-    from service_support import example_resources, hook_request
-
     body = json.dumps(hook_request("patient-view", example_resources("02-")))
     twice = body[:-1] + ', "hook": "patient-view"}'
     r = _post_json_text(service, twice)
@@ -67,10 +65,6 @@ def test_ambiguous_json_is_refused_not_guessed(service):
 
 
 def test_deeply_nested_prefetch_is_a_413(service):
-    import json
-
-    from service_support import example_resources, hook_request
-
     req = hook_request("patient-view", example_resources("02-"))
     deep: list = []
     for _ in range(80):

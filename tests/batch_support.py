@@ -1,0 +1,33 @@
+"""Shared export fixtures for the batch and Spark tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def write_medication_export(directory: Path) -> Path:
+    """An extra export: a Medication (no subject) and a request that references it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    meds = [
+        {
+            "resourceType": "Medication",
+            "id": "med-ibu",
+            "code": {"coding": [{"system": RXNORM, "code": "5640", "display": "ibuprofen"}]},
+        },
+        {"resourceType": "Medication", "id": "med-unused", "code": {"text": "unused"}},
+    ]
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-ibu",
+        "status": "active",
+        "intent": "order",
+        "medicationReference": {"reference": "Medication/med-ibu"},
+        "subject": {"reference": "Patient/ca15b832-01e4-41dd-6a52-97bd3e5510cb"},
+        "authoredOn": "2026-05-25T10:00:00Z",
+    }
+    (directory / "Medication.000.ndjson").write_text("".join(json.dumps(m) + "\n" for m in meds))
+    (directory / "MedicationRequest.extra.ndjson").write_text(json.dumps(request) + "\n")
+    return directory
