@@ -1,10 +1,22 @@
-"""Shared test configuration: slow tests run only with CDS_BACKPAIN_SLOW=1 or --runslow."""
+"""Shared test configuration.
+
+- Every subprocess a test starts imports ``cds_backpain`` from this checkout, never from an
+  installed copy: the checkout's root is put first on ``PYTHONPATH`` for the whole session
+  (``tests/test_this_tree.py`` asserts it).
+- Slow tests run only with CDS_BACKPAIN_SLOW=1 or --runslow.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

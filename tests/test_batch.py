@@ -17,7 +17,7 @@ from cds_backpain.batch.runner import BatchError, run_batch
 from cds_backpain.batch.summary import read_records
 from cds_backpain.batch.synth import profiles_of, write_population
 
-SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea-bulk-10pt"
+SYNTHEA = Path(__file__).resolve().parent / "data" / "synthea-bulk-10pt"
 LBP_PATIENTS = {
     "Patient/ca15b832-01e4-41dd-6a52-97bd3e5510cb",
     "Patient/fb7c882a-f897-e7c5-67e0-825e7fd55d15",

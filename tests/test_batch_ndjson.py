@@ -11,7 +11,7 @@ import pytest
 
 from cds_backpain.batch.ndjson import PATIENT_TYPES, PatientGroup, classify, partition
 
-SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea-bulk-10pt"
+SYNTHEA = Path(__file__).resolve().parent / "data" / "synthea-bulk-10pt"
 LBP_PATIENTS = {"ca15b832-01e4-41dd-6a52-97bd3e5510cb", "fb7c882a-f897-e7c5-67e0-825e7fd55d15"}
 
 needs_synthea = pytest.mark.skipif(not SYNTHEA.is_dir(), reason=f"no Synthea export at {SYNTHEA}")

@@ -20,9 +20,8 @@ from cds_backpain.kb.valuesets import ValueSetIndex, load_valuesets
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
-DATA = Path("/work/shared/data")
-if not DATA.is_dir():  # a checkout next to the shared data
-    DATA = ROOT.parent / "shared" / "data"
+# third-party FHIR R4 data vendored with its licence (tests/data/README.md)
+DATA = ROOT / "tests" / "data"
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 PID = "p1"

@@ -27,7 +27,7 @@ from cds_backpain.batch.spark import (  # noqa: E402
 )
 from cds_backpain.batch.summary import read_records  # noqa: E402
 
-SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea-bulk-10pt"
+SYNTHEA = Path(__file__).resolve().parent / "data" / "synthea-bulk-10pt"
 NOW = "2026-06-01T12:00:00Z"
 LBP_PATIENTS = {
     "Patient/ca15b832-01e4-41dd-6a52-97bd3e5510cb",

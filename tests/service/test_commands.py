@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ssl
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ def serve(*args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ["PYTHONPATH"]},
     )
 
 
