@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import ssl
 import os
+import ssl
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
