@@ -2,7 +2,8 @@
 
 The value set index (``knowledge/valuesets``) holds concepts of the fact kinds only
 (finding, measure, med, order); it has no qualifier value sets. These few codes are
-therefore kept here, with their source (clinical brief sections 2.2 and 2.1).
+therefore kept here: the SNOMED CT qualifier values for Present / Absent answers and for
+the left / right / bilateral body-site side.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from ..facts import Laterality
 
 SNOMED = "http://snomed.info/sct"
 
-#: Observation.valueCodeableConcept answers (brief 2.2: 52101004 Present, 2667000 Absent).
+#: Observation.valueCodeableConcept answers (SNOMED CT 52101004 Present, 2667000 Absent).
 PRESENT: frozenset[tuple[str, str]] = frozenset({(SNOMED, "52101004")})
 ABSENT: frozenset[tuple[str, str]] = frozenset({(SNOMED, "2667000")})
 

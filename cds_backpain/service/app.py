@@ -206,7 +206,7 @@ def _card_builder(evaluation: Evaluation) -> Any:
 
 
 def ensure_uuids(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every card and suggestion has a uuid, unique within the response (checklist 23)."""
+    """Every card and suggestion has a uuid, unique within the response."""
     seen: set[str] = set()
 
     def fresh(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Feedback on cards (checklist 34-36): validation, storage, and the per-rule report.
+"""Feedback on cards: validation, storage, and the per-rule report.
 
 Every card the service returns is recorded (uuid, service, rule, conclusion) so that
 feedback, which names only the card's uuid, can be attributed to the rule behind it.
