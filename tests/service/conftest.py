@@ -106,7 +106,9 @@ def service(
         ["--trust", str(trust_file), "--allow-http-fhir", "--cors-origin", CORS_ORIGIN],
         {"fhir_timeout": 1.0, "max_body_bytes": MAX_BODY},
     )
-    yield Service(url, log, database, keys)
+    svc = Service(url, log, database, keys)
+    yield svc
+    svc.client.close()
     stop(proc)
 
 
@@ -120,5 +122,7 @@ def dev_service(
         ["--insecure-dev"],
         {"fhir_timeout": 1.0, "fhir_server_allowlist": [fhir_server.url]},
     )
-    yield Service(url, log, database)
+    svc = Service(url, log, database)
+    yield svc
+    svc.client.close()
     stop(proc)
