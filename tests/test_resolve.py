@@ -269,3 +269,61 @@ def test_not_appropriate_ratings_never_stay_beside_a_red_flag(bundle, days):
     assert "not-appropriate" not in ev.ratings.values()
     assert not [c.id for c in ev.conclusions if c.rating == "not-appropriate"]
     assert not [c.id for c in ev.conclusions if c.self_care]
+
+
+# -- chains, support labels and order in detail ------------------------------------------------
+
+CHAIN_RULES = [
+    _rule(
+        "advice",
+        {"all": [{"conclusion": "p"}, {"conclusion": "q"}]},
+        category="muscle_strain",
+        urgency="routine",
+    ),
+    {**_rule("rule-p", {"all": [{"conclusion": "q"}, {"conclusion": "r"}]}), "conclude": "p"},
+    {**_rule("rule-q", {"all": [{"finding": "night_pain"}]}), "conclude": "q"},
+    {**_rule("rule-r", {"all": [{"finding": "low_back_pain"}]}), "conclude": "r"},
+]
+
+
+def test_a_chain_lists_every_rule_once_even_when_reached_twice_before_the_last():
+    kb = small_knowledge([], statement="Test statement.", rules=CHAIN_RULES)
+    kb = dataclasses.replace(kb, spans={r["id"]: () for r in CHAIN_RULES})
+    firings = {
+        "advice": frozenset({"c:p", "c:q"}),
+        "rule-p": frozenset({"c:q", "c:r"}),
+        "rule-q": frozenset({NIGHT}),
+        "rule-r": frozenset({LBP}),
+    }
+    (c,), _ = resolve(kb, FACTS, firings)
+    assert c.rules == ("advice", "rule-p", "rule-q", "rule-r")
+    assert c.evidence == ("Condition/lbp", "Observation/night")
+
+
+def test_a_fact_with_no_input_resource_is_named_by_its_concept():
+    facts = [*FACTS] + [
+        Fact(kind="finding", concept=f"filler_{i}", present=True, status="active") for i in range(7)
+    ]
+    facts.append(Fact(kind="measure", concept="weight_loss_pct", value=7.0))  # key f11
+    (d,) = derivations(KB, facts, {"weak-flag": frozenset({"f11", NIGHT})})
+    assert d.support == ("Observation/night", "fact:weight_loss_pct")
+
+
+def test_at_equal_urgency_red_flags_come_first():
+    rules = [
+        _rule(
+            "a-emergency-advice",
+            {"all": [{"finding": "low_back_pain"}]},
+            category="fracture",
+            urgency="emergency",
+        ),
+        RULES[0],
+    ]
+    kb = dataclasses.replace(
+        small_knowledge([], statement="Test statement.", rules=rules),
+        spans={r["id"]: () for r in rules},
+    )
+    conclusions, _ = resolve(
+        kb, FACTS, {"a-emergency-advice": frozenset({LBP}), "red-flag": frozenset({SADDLE})}
+    )
+    assert [c.id for c in conclusions] == ["red-flag", "a-emergency-advice"]
