@@ -215,7 +215,7 @@ def test_oid_aliases_are_accepted_but_who_icd10_is_not_icd10cm(index: ValueSetIn
         (ICD10CM, "C97"),  # outside C00-C96
         (ICD10CM, "D3A.010"),  # benign neuroendocrine tumour
         (ICD10CM, "S32.10XA"),  # sacrum, not lumbar vertebra
-        (ICD10CM, "M54.9"),  # [UNVERIFIED] in the brief
+        (ICD10CM, "M54.9"),  # unverified (docs/terminology.md)
         (ICD10CM, "M48.06"),  # category header only
         (SNOMED, "M54.5"),  # right code, wrong system
         (SNOMED, ""),
@@ -261,7 +261,8 @@ def test_mislabelled_codes_never_map_to_the_mislabel(
     assert concept not in concepts_of(index, system, code)
 
 
-#: Codes the brief marks [UNVERIFIED], LOW, CONFLICT or "don't use"; none may be listed.
+#: Codes our terminology research graded unverified, low-confidence, conflicting or wrong
+#: (docs/terminology.md); none may be listed.
 UNGRADED = {
     (SNOMED, "271594007"),
     (SNOMED, "207938004"),
