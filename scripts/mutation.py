@@ -45,6 +45,7 @@ TESTS: dict[str, tuple[str, list[str]]] = {
     "extract": (
         "cds_backpain/ingest/extract.py",
         [
+            "tests/test_ingest_extract.py",
             "tests/test_ingest.py",
             "tests/test_ingest_errors.py",
             "tests/test_ingest_support.py",
