@@ -20,6 +20,7 @@ with ``--json``, a file with every mutant (operator, line, outcome, diff of surv
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import random
 import shutil
@@ -75,6 +76,34 @@ def scratch_copy() -> Path:
     return dest
 
 
+def signature_spans(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where function annotations are, if the module never evaluates them.
+
+    With ``from __future__ import annotations`` a mutant inside a parameter or return
+    annotation (``str | None`` turned ``str * None``) changes nothing at run time: an
+    equivalent mutant, left out of the sample. Class-body annotations are kept (pydantic
+    evaluates them).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    future = any(
+        isinstance(n, ast.ImportFrom)
+        and n.module == "__future__"
+        and any(a.name == "annotations" for a in n.names)
+        for n in tree.body
+    )
+    if not future:
+        return []
+    nodes: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns:
+            nodes.append(node.returns)
+        elif isinstance(node, ast.arg) and node.annotation is not None:
+            nodes.append(node.annotation)
+    return [
+        ((n.lineno, n.col_offset), (n.end_lineno or n.lineno, n.end_col_offset or 0)) for n in nodes
+    ]
+
+
 def run_module(tree: Path, name: str, sample: int, seed: int, timeout: float) -> dict[str, object]:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
@@ -100,10 +129,18 @@ def run_module(tree: Path, name: str, sample: int, seed: int, timeout: float) ->
             key=lambda w: (w.mutations[0].operator_name, w.mutations[0].occurrence),
         )
         total = len(items)
-        keep = items if sample <= 0 else random.Random(seed).sample(items, min(sample, total))
+        spans = signature_spans(tree / module)
+
+        def in_signature(w: object) -> bool:
+            pos = w.mutations[0].start_pos  # type: ignore[attr-defined]
+            return any(a <= pos < b for a, b in spans)
+
+        in_signatures = sum(1 for w in items if in_signature(w))
+        items = [w for w in items if not in_signature(w)]
+        keep = items if sample <= 0 else random.Random(seed).sample(items, min(sample, len(items)))
         kept = {w.job_id for w in keep}
         db.set_multiple_results(
-            [w.job_id for w in items if w.job_id not in kept],
+            [w.job_id for w in db.work_items if w.job_id not in kept],
             WorkResult(worker_outcome=WorkerOutcome.SKIPPED),
         )
 
@@ -138,6 +175,7 @@ def run_module(tree: Path, name: str, sample: int, seed: int, timeout: float) ->
         "module": module,
         "tests": tests,
         "mutants": total,
+        "in_signatures": in_signatures,
         "sampled": len(mutants),
         "killed": counts["killed"],
         "survived": counts["survived"],
@@ -167,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{r['module']}: {r['killed']} killed, {r['survived']} survived, "
                 f"{r['incompetent_or_timeout']} incompetent/timeout of {r['sampled']} sampled "
-                f"({r['mutants']} mutants); score {r['score']}; {r['seconds']} s",
+                f"({r['mutants']} mutants, {r['in_signatures']} of them in annotations, left out); "
+                f"score {r['score']}; {r['seconds']} s",
                 flush=True,
             )
             for m in r["details"]:  # type: ignore[attr-defined]
