@@ -2228,6 +2228,37 @@ def build() -> None:
         f"code): the red flag holds whichever back-pain code the EHR sends ({CONTEXT}).",
     )
 
+    # 89 -------------------------------------------------------------------------------
+    k = Case(
+        89,
+        "past-cauda-equina-new-back-pain",
+        52,
+        "male",
+        "Cauda equina syndrome 2 years ago (operated); new back pain",
+    )
+    k.cond("lbp", MECH_LBP, days(6))
+    k.cond(
+        "ces",
+        CES,
+        days(2 * 365),
+        category="problem-list-item",
+        text="Cauda equina syndrome, decompressed 2024",
+    )
+    k.obs("retention-absent", RETENTION, "absent")
+    k.finding("saddle-anesthesia", False)
+    k.write(
+        urgency="routine",
+        imaging="none",
+        categories=["cauda_equina"],
+        absent=["muscle_strain"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 1.6 (CES: recent onset or worsening -> emergency): a cauda equina syndrome from two "
+        "years ago is not the emergency, but a red flag to review now (any new or worse bladder, "
+        "bowel, saddle or leg symptom is an emergency), so no self-care "
+        f"(ces_recent_onset_days, 90 d; {CONTEXT}).",
+    )
+
 
 # --- coding examples: one bundle per (concept, code system) of the value sets -----------------
 
