@@ -226,6 +226,8 @@ class Case:
                 "birthDate": birth,
             }
         )
+        if sex is None:  # Patient.gender not recorded
+            del self.entries[0]["resource"]["gender"]
 
     @property
     def subject(self) -> dict:
@@ -453,6 +455,11 @@ class Case:
             }
         )
 
+    def resource(self, resource: dict) -> None:
+        """Any other FHIR resource, written out in full (e.g. a panel with components or a
+        repeat prescription); its subject is set to this patient."""
+        self.add({**resource, "subject": self.subject})
+
     def procedure(self, rid: str, codings: list[dict], performed: timedelta) -> None:
         self.add(
             {
@@ -579,6 +586,7 @@ STEPS = {
     "mri_order",
     "order",
     "procedure",
+    "resource",
 }
 
 
