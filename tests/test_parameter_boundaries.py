@@ -56,6 +56,14 @@ SIGNED_OFF: dict[str, tuple[float, str]] = {
     "severe_pain_score": (7, "from"),
     "nsaid_caution_age": (65, "from"),
     "ces_recent_onset_days": (90, "from"),  # "fewer than this many days": 90 is not recent
+    "fever_recent_days": (14, "from"),  # "fewer than this many days before"
+    "fracture_recent_days": (180, "from"),  # "fewer than this many days before"
+    "infection_recent_days": (90, "from"),  # "fewer than this many days before"
+    "neuro_deficit_recent_days": (90, "from"),  # "fewer than this many days before"
+    "new_back_pain_days": (84, "from"),  # "onset fewer than this many days before"
+    "trauma_recent_days": (28, "from"),  # "fewer than this many days before"
+    "paediatric_young_age": (10, "from"),  # "a child younger than this"
+    "self_care_min_age": (10, "from"),  # "shown only from this age"
 }
 
 #: The step of a probe, per tested attribute: whole years and days, tenths of a measure.
@@ -150,11 +158,15 @@ def _expected(parameter: str, op: str, v: float) -> bool:
     return upper if op in ("gt", "ge") else not upper
 
 
-def _fires(engine: Any, rule: CRule, facts: list[Fact], extra: list[dict[str, object]]) -> bool:
+def _fires(
+    engine: Any, rule: CRule, branch: int, facts: list[Fact], extra: list[dict[str, object]]
+) -> bool:
+    """Whether ``branch`` of ``rule`` fires (alone: another branch may match the same facts)."""
+    only = CRule(rule.id, rule.concept, (rule.branches[branch],))
     absence = frozenset(
-        tuple(p.concepts[0].split(":", 1)) for br in rule.branches for p in br if p.kind == "absent"
+        tuple(p.concepts[0].split(":", 1)) for p in rule.branches[branch] if p.kind == "absent"
     )
-    single = CompiledRules((rule,), absence, frozenset(), f"boundary-{rule.id}-{hash(rule)}")  # type: ignore[arg-type]
+    single = CompiledRules((only,), absence, frozenset(), f"boundary-{rule.id}-{branch}")  # type: ignore[arg-type]
     return rule.id in engine.run(single, engine_input(single, facts) + extra)
 
 
@@ -180,6 +192,8 @@ def test_rule_fires_exactly_on_its_side_of_the_parameter(probe: Probe):
     branch = probe.rule.branches[probe.branch]
     pattern = branch[probe.pattern]
     test = pattern.tests[probe.test]
+    if probe.parameter not in SIGNED_OFF:
+        pytest.fail(f"{probe.parameter} has no signed-off boundary (see the test above)")
     threshold, _side = SIGNED_OFF[probe.parameter]
     assert test.value == threshold, (
         f"{probe.rule.id} compares {test.attribute} with {probe.parameter} = {test.value}; "
@@ -204,7 +218,7 @@ def test_rule_fires_exactly_on_its_side_of_the_parameter(probe: Probe):
             facts.append(_fact(p, {test.attribute: v} if i == probe.pattern else {}))
         want = _expected(probe.parameter, test.op, v)
         for engine in ENGINES:
-            got = _fires(engine, probe.rule, facts, extra)
+            got = _fires(engine, probe.rule, probe.branch, facts, extra)
             assert got == want, (
                 f"{engine.name}: {probe.rule.id} with {test.attribute} = {v} "
                 f"({probe.parameter} = {threshold}) {'fires' if got else 'does not fire'}"

@@ -269,7 +269,7 @@ UNGRADED = {
     (SNOMED, "271594007"),
     (SNOMED, "207938004"),
     (SNOMED, "6077001"),
-    # M54.9 (UNVERIFIED in the brief) is listed in back_pain_other: VSAC CDS4CPM-95 confirms it.
+    # M54.9 (first graded unverified) is listed in back_pain_other: VSAC CDS4CPM-95 confirms it.
     (ICD10CM, "M96.1"),
     (ICD10CM, "R20.0"),
     (ICD10CM, "M62.81"),
@@ -281,7 +281,7 @@ UNGRADED = {
     (RXNORM, "6835"),
     (RXNORM, "6130"),
     (RXNORM, "5775"),
-    # CPT 72131 (UNVERIFIED in the brief) is listed: checked against public CPT references.
+    # CPT 72131 (first graded unverified) is listed: checked against public CPT references.
     (LOINC, "24531-6"),
     (LOINC, "30679-5"),
 }
