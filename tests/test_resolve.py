@@ -327,3 +327,28 @@ def test_at_equal_urgency_red_flags_come_first():
         kb, FACTS, {"a-emergency-advice": frozenset({LBP}), "red-flag": frozenset({SADDLE})}
     )
     assert [c.id for c in conclusions] == ["red-flag", "a-emergency-advice"]
+
+
+def test_a_rating_applies_only_to_the_orders_its_own_rule_matched():
+    rules = [
+        {**_rule("a-any-order", {"all": [{"order": "imaging_ct_lumbar"}]}), "conclude": "ordered"},
+        _rule(
+            "order-appropriate",
+            {"all": [{"order": "imaging_mri_lumbar"}, {"conclusion": "ordered"}]},
+            category="imaging",
+            urgency="routine",
+            imaging="mri",
+            rating="appropriate",
+        ),
+    ]
+    kb = dataclasses.replace(
+        small_knowledge([], statement="Test statement.", rules=rules),
+        spans={r["id"]: () for r in rules},
+    )
+    ct = Fact(kind="order", concept="imaging_ct_lumbar", source="ServiceRequest/ct", modality="ct")
+    facts = [*FACTS, ct]
+    firings = {"a-any-order": frozenset({"f4"}), "order-appropriate": frozenset({MRI, "c:ordered"})}
+    (c,), ratings = resolve(kb, facts, firings)
+    assert c.orders == ("ServiceRequest/mri",)
+    assert c.evidence == ("ServiceRequest/ct", "ServiceRequest/mri")
+    assert ratings == {"ServiceRequest/mri": "appropriate"}
