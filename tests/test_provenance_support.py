@@ -28,7 +28,7 @@ from cds_backpain.kb.loader import knowledge_root
 from cds_backpain.kb.models import SUPPORTS
 from cds_backpain.kb.supports import required_supports
 from cds_backpain.resolve import _provenance
-from cds_backpain.results import Conclusion, GuidelineCitation, SourceSpan
+from cds_backpain.results import Conclusion, GuidelineCitation
 
 EXAMPLES = load_examples()
 REFUSED = ("studylib.net", "scribd.com", "docslib.org", "doczz.net", "slideplayer.com")
