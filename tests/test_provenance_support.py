@@ -51,18 +51,15 @@ def rule_cards(kb) -> list[dict]:
         rec = rule.recommend
         if rec is None:
             continue
+        shown = rec.model_dump(include={"category", "urgency", "imaging", "summary", "advice"})
         conclusions.append(
             Conclusion(
                 id=rid,
-                category=rec.category,
-                urgency=rec.urgency,
-                imaging=rec.imaging,
-                summary=rec.summary,
-                advice=rec.advice,
                 rules=(rid,),
                 evidence=(),
                 provenance=_provenance(kb, [rid]),
                 suggestions=[s.model_dump() for s in rec.suggestions],
+                **shown,
             )
         )
     return build_cards(conclusions, knowledge=kb, patient_ref="Patient/p")
