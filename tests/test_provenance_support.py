@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_backpain import KnowledgeError, evaluate, load_knowledge
 from cds_backpain.emit import build_cards
@@ -25,8 +27,8 @@ from cds_backpain.emit._shared import SUPPORTS_EXTENSION
 from cds_backpain.examples import load_examples
 from cds_backpain.kb.links import internal_notes
 from cds_backpain.kb.loader import knowledge_root
-from cds_backpain.kb.models import SUPPORTS
-from cds_backpain.kb.supports import required_supports
+from cds_backpain.kb.models import SUPPORTS, Rule
+from cds_backpain.kb.supports import required_supports, unsupported
 from cds_backpain.resolve import _provenance
 from cds_backpain.results import Conclusion, GuidelineCitation
 
@@ -309,3 +311,44 @@ def test_a_note_for_rule_authors_in_card_text_does_not_load(kb_copy):
     )
     problems = _problems(kb_copy)
     assert "nice-ng59-1.1.3: citation: internal note" in problems
+
+
+# -- the support rule as a property --------------------------------------------------------
+
+_RECS = st.fixed_dictionaries(
+    {
+        "urgency": st.sampled_from(["self_care", "routine", "urgent", "emergency"]),
+        "imaging": st.sampled_from(["none", "xray", "mri", "urgent_mri", "ct"]),
+        "self_care": st.booleans(),
+        "rating": st.sampled_from([None, "appropriate", "not-appropriate", "no-criteria-apply"]),
+    }
+)
+_ITEMS = st.lists(
+    st.lists(st.sampled_from(SUPPORTS), min_size=1, max_size=4, unique=True), min_size=1, max_size=4
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_RECS, _ITEMS)
+def test_a_recommendation_loads_exactly_when_its_urgency_and_imaging_are_supported(rec, items):
+    rule = Rule.model_validate(
+        {
+            "id": "r",
+            "title": "A rule",
+            "description": "A rule for the property.",
+            "when": {"all": [{"finding": "x"}]},
+            "recommend": {"category": "imaging", "summary": "A summary long enough.", **rec},
+            "provenance": [{"guideline": "g", "supports": s} for s in items],
+        }
+    )
+    given_ = {s for item in items for s in item}
+    problems = unsupported(rule)
+    claims_urgency = rec["urgency"] != "self_care" or rec["self_care"]
+    claims_imaging = rec["imaging"] != "none" or rec["rating"] is not None
+    wanted = {p.rsplit("[", 1)[1].rstrip("]'") for p in problems}
+    assert ("urgency" in wanted) == (claims_urgency and "urgency" not in given_)
+    assert ("imaging" in wanted) == (claims_imaging and "imaging" not in given_)
+    info_only = not claims_urgency and not claims_imaging
+    assert ("advice" in wanted) == (info_only and "advice" not in given_)
+    if set(SUPPORTS) <= given_:
+        assert problems == []

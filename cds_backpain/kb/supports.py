@@ -52,6 +52,6 @@ def unsupported(rule: Rule) -> list[str]:
         elif need == "imaging":
             what = f"its rating {rec.rating!r}" if rec.rating else f"its imaging {rec.imaging!r}"
         else:
-            what = "its advice (an info message claims no urgency)"
+            what = "its advice (an info message, no urgency claim)"
         out.append(f"no provenance item supports {what}: add one with 'supports: [{need}]'")
     return out
