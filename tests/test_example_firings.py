@@ -31,16 +31,25 @@ def firings(example, engine: str = "durable") -> dict[str, list[str]]:
     }
 
 
+UPDATE = "PYTHONPATH=. .venv/bin/python tests/test_example_firings.py --update"
+
+
 def test_every_example_is_recorded():
     recorded = json.loads(RECORD.read_text(encoding="utf-8"))
-    assert sorted(recorded) == sorted(e.name for e in EXAMPLES)
+    missing = sorted({e.name for e in EXAMPLES} - set(recorded))
+    stale = sorted(set(recorded) - {e.name for e in EXAMPLES})
+    assert not missing and not stale, (
+        f"examples without a record {missing}, records without an example {stale}: "
+        f"run `{UPDATE}` and review the diff"
+    )
 
 
 @pytest.mark.parametrize("engine", ["durable", "reference"])
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
 def test_example_fires_the_recorded_rules(example, engine):
     recorded = json.loads(RECORD.read_text(encoding="utf-8")).get(example.name)
-    assert firings(example, engine) == recorded
+    assert recorded is not None, f"{example.name} has no record: run `{UPDATE}`"
+    assert firings(example, engine) == recorded, f"if the change is meant, run `{UPDATE}`"
 
 
 if __name__ == "__main__" and "--update" in sys.argv:
