@@ -103,3 +103,27 @@ def test_a_course_length_bounds_the_exposure_in_days_or_weeks():
     assert days() == 200  # an open course runs up to now
     assert days(value=30, unit="d", code="d", system="http://unitsofmeasure.org") == 30
     assert days(value=6, unit="wk", code="wk", system="http://unitsofmeasure.org") == 42
+
+
+def test_an_onset_age_with_a_unit_but_no_code_is_read():
+    data = bundle(
+        patient(birth=BORN),
+        condition("c1", LBP, onset=None, onsetAge={"value": 44.5, "unit": "a"}),
+    )
+    assert 181 <= only_finding(data).days <= 184
+
+
+def test_a_temperature_without_any_unit_is_not_used_and_says_so():
+    temperature = {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]}
+    obs = {
+        "resourceType": "Observation",
+        "id": "t1",
+        "status": "final",
+        "code": temperature,
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-05-30",
+        "valueQuantity": {"value": 38.5},
+    }
+    result = run(with_patient(obs))
+    assert facts_of(result, "measure", "body_temperature") == []
+    assert any("cannot be converted" in w.diagnostics for w in result.warnings)
