@@ -22,7 +22,7 @@ from cds_backpain.resolve import derivations, headline, resolve
 from cds_backpain.results import Conclusion, GuidelineCitation
 from cds_backpain.testing import EXAMPLE_NOW, builders, examples, red_flag_bundles
 
-PROVENANCE = [{"guideline": "acp-2017"}]
+PROVENANCE = [{"guideline": "acp-2017", "supports": ["advice"]}]
 CITATION = GuidelineCitation(guideline="acp-2017", citation="Qaseem A et al.", url="https://x.org")
 
 
