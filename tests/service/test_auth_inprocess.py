@@ -84,3 +84,11 @@ def test_a_trust_file_naming_one_issuer_twice_is_refused():
     issuer = {"iss": ISS_A, "jwks": {"keys": [KEY.jwk]}}
     with pytest.raises(ValidationError, match="only once"):
         TrustFile.model_validate({"issuers": [issuer, issuer]})
+
+
+def test_a_trust_file_with_private_key_material_or_a_key_without_kid_is_refused():
+    private = {**KEY.jwk, "d": "c2VjcmV0"}
+    nameless = {k: v for k, v in KEY.jwk.items() if k != "kid"}
+    for jwk, reason in ((private, "private key material"), (nameless, "needs a 'kid'")):
+        with pytest.raises(ValidationError, match=reason):
+            TrustFile.model_validate({"issuers": [{"iss": ISS_A, "jwks": {"keys": [jwk]}}]})
