@@ -98,9 +98,7 @@ class _Support:
         return {
             fact.source
             for key in self._firings[rule_id]
-            if key.startswith("f")
-            and (fact := facts[int(key[1:])]).kind == "order"
-            and fact.source
+            if key.startswith("f") and (fact := facts[int(key[1:])]).kind == "order" and fact.source
         }
 
 
