@@ -46,7 +46,7 @@ from .errors import (
 )
 from .feedback import CardRecord, FeedbackStore, validate_feedback
 from .hooks import HookRequest, body_limits, parse_hook_request, parse_json_body
-from .limits import BodySizeLimitMiddleware
+from .limits import BodySizeLimitMiddleware, refuse_costly
 from .logs import AccessLogMiddleware, configure_logging
 from .openapi import openapi_document
 from .prefetch import FhirFetcher, gather
@@ -129,6 +129,7 @@ async def _call_service(request: Request) -> Response:
     inline = len(raw) <= INLINE_MAX_BYTES and not fetched
     if not fetched:  # all of it came in the body, which parse_json_body checked
         resources = CheckedArray(resources, limits)
+    refuse_costly(resources, rt.config.max_relevant_resources)
     evaluation = await run_evaluation(rt, resources, limits, inline=inline)
     body = respond(evaluation, hook, rt.config)
     records = rt.store.unrecorded(card_records(evaluation, body["cards"], service.id))
