@@ -6,8 +6,10 @@ becomes a fact.
   clinicalStatus and no abatement) -> ``status`` active; inactive/remission/resolved
   (or abatement without clinicalStatus) -> history. ``days`` since onset.
 * Observation: final/amended/corrected/preliminary only; dataAbsentReason -> none.
-  Finding concepts need an answer: valueBoolean, or valueCodeableConcept Present /
-  Absent; a bare code is never positive. Measures are converted to the concept's unit.
+  Finding concepts need an answer: valueBoolean, valueCodeableConcept Present /
+  Absent, or (without a value) a positive / negative interpretation; a bare code is
+  never positive. Measures are converted to the concept's unit. Each component is read
+  the same way, with its own code, value, interpretation and dataAbsentReason.
 * MedicationStatement / MedicationRequest: entered-in-error, not-taken and
   doNotPerform -> no fact; ``current`` for an active course (a request also needs an
   order-like intent); ``days`` = exposure up to now.
@@ -26,7 +28,13 @@ from ..facts import Fact, Laterality
 from .fhirtime import FhirTime, fhir_time, whole_days, whole_years
 from .identity import Resolver
 from .outcome import Problems, clip
-from .qualifiers import ABSENT, BODY_SITE_SIDE, PRESENT
+from .qualifiers import (
+    ABSENT,
+    BODY_SITE_SIDE,
+    INTERPRETATION_NEGATIVE,
+    INTERPRETATION_POSITIVE,
+    PRESENT,
+)
 from .r4 import CONDITION_CLINICAL, CONDITION_VER_STATUS
 from .units import convert
 from .unpack import Entry
@@ -57,6 +65,19 @@ BODY_WEIGHT = "body_weight"
 WEEKLY_DISTANCE = "weekly_running_distance"
 WEIGHT_LOSS_PCT = "weight_loss_pct"
 RUNNING_LOAD_CHANGE = "running_load_change"
+
+
+FINDING_OR_MEASURE = frozenset({"finding", "measure"})
+
+
+@dataclass(frozen=True)
+class _Part:
+    """An Observation or one of its components: a code with its own value[x],
+    interpretation and dataAbsentReason. ``panel``: an Observation that has components."""
+
+    element: Any
+    where: str
+    panel: bool = False
 
 
 @dataclass
@@ -286,52 +307,71 @@ class Extractor:
         return None
 
     def observation(self, e: Entry) -> list[Fact]:
+        """Facts of an Observation: its own code and value, then one part per component.
+
+        A component is read with the same semantics as the Observation itself (answer,
+        interpretation, dataAbsentReason, unit conversion); the Observation's status,
+        effective time and bodySite apply to it, and its facts cite the Observation.
+        """
         m = e.model
-        if m.status not in OBSERVATION_USED or m.dataAbsentReason is not None:
+        if m.status not in OBSERVATION_USED:
             return []
-        matches = self.match(_codings([m.code]), frozenset({"finding", "measure"}))
-        if not matches:
+        parts = [_Part(m, e.where, panel=bool(m.component))]
+        parts.extend(_Part(c, f"{e.where}.component[{i}]") for i, c in enumerate(m.component or []))
+        matched = [
+            (part, matches)
+            for part in parts
+            if part.element.dataAbsentReason is None
+            and (matches := self.match(_codings([part.element.code]), FINDING_OR_MEASURE))
+        ]
+        if not matched:
             return []
         when = self.observation_when(e)
         days = self.days_since(when)
         facts: list[Fact] = []
-        for concept, ms in sorted(matches.items()):
-            if ms[0].kind == "finding":
-                present = self.answer(e)
-                if present is None:
-                    continue
-                facts.append(
-                    self.fact(
-                        kind="finding",
+        for part, matches in matched:
+            for concept, ms in sorted(matches.items()):
+                if ms[0].kind == "finding":
+                    present = self.answer(part)
+                    if present is None:
+                        continue
+                    facts.append(
+                        self.fact(
+                            kind="finding",
+                            concept=concept,
+                            source=e.key,
+                            present=present,
+                            status="active",
+                            laterality=self.side(ms, [m.bodySite]),
+                            days=days,
+                            label=ms[0].label,
+                        )
+                    )
+                else:
+                    value = self.measure_value(part, ms[0])
+                    if value is None:
+                        continue
+                    f = self.fact(
+                        kind="measure",
                         concept=concept,
                         source=e.key,
-                        present=present,
-                        status="active",
-                        laterality=self.side(ms, [m.bodySite]),
+                        value=value,
+                        unit=self.unit_of(ms[0]),
                         days=days,
                         label=ms[0].label,
                     )
-                )
-            else:
-                value = self.measure_value(e, ms[0])
-                if value is None:
-                    continue
-                f = self.fact(
-                    kind="measure",
-                    concept=concept,
-                    source=e.key,
-                    value=value,
-                    unit=self.unit_of(ms[0]),
-                    days=days,
-                    label=ms[0].label,
-                )
-                self.out.measured.append(Measured(f, when))
-                self.out.used.add(e.key)
+                    self.out.measured.append(Measured(f, when))
+                    self.out.used.add(e.key)
         return facts
 
-    def answer(self, e: Entry) -> bool | None:
-        """True/False for a finding Observation's answer; None (with a warning) if it has none."""
-        m = e.model
+    def answer(self, part: _Part) -> bool | None:
+        """True/False for a finding's answer; None (with a warning) if it has none.
+
+        valueBoolean, or valueCodeableConcept Present/Absent; without a value, an
+        interpretation of positive/detected or negative/not detected; a bare code is
+        never evidence.
+        """
+        m = part.element
         if m.valueBoolean is not None:
             return bool(m.valueBoolean)
         if m.valueCodeableConcept is not None:
@@ -343,16 +383,23 @@ class Extractor:
             self.problems.warn(
                 "code-invalid",
                 "finding Observation answered with a code other than Present/Absent; not used",
-                f"{e.where}.valueCodeableConcept",
+                f"{part.where}.valueCodeableConcept",
             )
             return None
         if m.valueQuantity is not None:
             return None  # a finding valued by a quantity: not a yes/no answer
+        interpreted = set(_codings(m.interpretation or []))
+        if interpreted & INTERPRETATION_NEGATIVE and not interpreted & INTERPRETATION_POSITIVE:
+            return False
+        if interpreted & INTERPRETATION_POSITIVE and not interpreted & INTERPRETATION_NEGATIVE:
+            return True
+        if part.panel:
+            return None  # a panel's own code: its components carry the answers
         self.problems.warn(
             "incomplete",
-            "finding Observation has no answer (valueBoolean or Present/Absent); "
-            "a bare code is not evidence",
-            f"{e.where}.value[x]",
+            "finding Observation has no answer (valueBoolean, Present/Absent or a "
+            "positive/negative interpretation); a bare code is not evidence",
+            f"{part.where}.value[x]",
         )
         return None
 
@@ -362,10 +409,10 @@ class Extractor:
         info = self.vs.concepts.get(match.concept)
         return getattr(info, "unit", None)
 
-    def measure_value(self, e: Entry, match: ConceptMatch) -> float | None:
-        m = e.model
+    def measure_value(self, part: _Part, match: ConceptMatch) -> float | None:
+        m = part.element
         canonical = self.unit_of(match)
-        where = f"{e.where}.valueQuantity"
+        where = f"{part.where}.valueQuantity"
         if m.valueQuantity is not None:
             q = m.valueQuantity
             if q.value is None:
@@ -401,7 +448,7 @@ class Extractor:
         self.problems.warn(
             "incomplete",
             f"a {match.concept} Observation needs a valueQuantity",
-            f"{e.where}.value[x]",
+            f"{part.where}.value[x]",
         )
         return None
 
@@ -685,6 +732,8 @@ def patient_fact(
             )
         if age > MAX_AGE_YEARS:
             problems.error("value", f"Patient age {age} is over {MAX_AGE_YEARS} years", where)
-    sex = m.gender if m.gender in ("male", "female", "other", "unknown") else None
+    # FHIR R4 administrative gender; absent is read as "unknown", so that rules with a
+    # sex-specific threshold apply their sex-neutral (safer) reading.
+    sex = m.gender if m.gender in ("male", "female", "other", "unknown") else "unknown"
     fact = Fact(kind="patient", concept="patient", source=entry.key, age=age, sex=sex)
     return fact, birth

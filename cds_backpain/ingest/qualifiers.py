@@ -1,8 +1,10 @@
-"""SNOMED CT qualifier values ingest reads: present/absent answers and body-site sides.
+"""Qualifier codes ingest reads: present/absent answers, positive/negative
+interpretations and body-site sides.
 
-The value set index (``knowledge/valuesets``) holds concepts of the fact kinds only
-(finding, measure, med, order); it has no qualifier value sets. These few codes are
-therefore kept here, with their source (clinical brief sections 2.2 and 2.1).
+These are answer and structure codes of the FHIR specification and the clinical brief
+(sections 2.2 and 2.1), kept here with their source. Medication route and dose-form
+qualifiers are clinical judgement and live in ``knowledge/valuesets`` (fact-kind
+``qualifier``).
 """
 
 from __future__ import annotations
@@ -21,3 +23,14 @@ BODY_SITE_SIDE: dict[tuple[str, str], Laterality] = {
     (SNOMED, "24028007"): "right",
     (SNOMED, "51440002"): "bilateral",
 }
+
+#: Observation.interpretation (FHIR R4 required-extensible binding, HL7 v3
+#: ObservationInterpretation): positive / detected and negative / not detected. Read only
+#: when a finding Observation (or component) has no value.
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+INTERPRETATION_POSITIVE: frozenset[tuple[str, str]] = frozenset(
+    {(V3_INTERPRETATION, "POS"), (V3_INTERPRETATION, "DET")}
+)
+INTERPRETATION_NEGATIVE: frozenset[tuple[str, str]] = frozenset(
+    {(V3_INTERPRETATION, "NEG"), (V3_INTERPRETATION, "ND")}
+)
