@@ -196,6 +196,7 @@ def _ingest(
             used.add(e.key)
             facts.extend(produced)
     facts.extend(extractor.series())
+    facts.extend(extractor.exposures())
     used |= extractor.out.used
     problems.raise_if_any()
     t_extract = time.perf_counter() - t1

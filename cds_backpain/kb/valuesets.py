@@ -69,7 +69,9 @@ SYSTEM_ALIASES: dict[str, str] = {
     "urn:oid:2.16.840.1.113883.6.12": CPT,
 }
 
-FACT_KINDS = frozenset({"finding", "measure", "med", "order"})
+#: ``qualifier`` value sets never become facts: ingest reads them to qualify a resource
+#: (e.g. the medication routes and dose forms that are not systemic exposure).
+FACT_KINDS = frozenset({"finding", "measure", "med", "order", "qualifier"})
 MODALITIES = frozenset({"xray", "mri", "ct"})
 LATERALITIES = frozenset({"left", "right", "bilateral"})
 CONFIDENCES = frozenset({"HIGH", "MEDIUM"})
