@@ -95,6 +95,8 @@ MEASURE_UNITS = {
     "weight_loss_pct": "%",
 }
 MEDS = ["systemic_corticosteroid", "nsaid", "gabapentinoid"]
+#: Qualifiers of medication courses (routes and dose forms), never facts themselves.
+QUALIFIERS = ["non_systemic_route", "non_systemic_dose_form", "injection_administration"]
 ORDER_MODALITIES = {
     "imaging_xray_lumbar": "xray",
     "imaging_mri_lumbar": "mri",
@@ -120,6 +122,7 @@ def test_every_concept_key_has_a_value_set_of_the_right_kind(index: ValueSetInde
         | {k: "measure" for k in MEASURE_UNITS}
         | {k: "med" for k in MEDS}
         | {k: "order" for k in ORDER_MODALITIES}
+        | {k: "qualifier" for k in QUALIFIERS}
     )
     assert {k: c.kind for k, c in index.concepts.items()} == expected
     for key, unit in MEASURE_UNITS.items():
