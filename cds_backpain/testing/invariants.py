@@ -47,11 +47,13 @@ __all__ = [
     "check_red_flag_sound",
     "check_rule_fires",
     "check_same_output",
+    "check_same_triage",
     "check_single_patient",
     "check_urgency_monotone",
     "fired_rules",
     "label_example",
     "outcome",
+    "triage",
 ]
 
 Json = dict[str, Any]
@@ -494,6 +496,28 @@ def check_same_output(data: Any, evaluate: Evaluate, *, first: Evaluation | None
     b = evaluate(copy.deepcopy(data))
     assert a.to_json() == b.to_json(), f"two evaluations differ: {_diff(outcome(a), outcome(b))}"
     assert data == before, "evaluate() modified its input"
+
+
+def triage(evaluation: Evaluation) -> Json:
+    """The triage a clinician acts on: headline urgency and imaging, the categories of the
+    conclusions, the red-flag recommendations and every rule that fired."""
+    return {
+        "urgency": evaluation.urgency,
+        "imaging": evaluation.imaging,
+        "categories": sorted({c.category for c in evaluation.conclusions}),
+        "red_flags": sorted({r for c in evaluation.conclusions if c.red_flag for r in c.rules}),
+        "rules": sorted(fired_rules(evaluation)),
+    }
+
+
+def check_same_triage(
+    data: Any, other: Any, evaluate: Evaluate, *, why: str = "", first: Evaluation | None = None
+) -> None:
+    """``other`` (the same facts in another shape, e.g. drawn by
+    :func:`cds_backpain.testing.shapes.reshaped`) gets the same :func:`triage` as ``data``."""
+    a = triage(first if first is not None else evaluate(data))
+    b = triage(evaluate(other))
+    assert a == b, f"the shape change {why or '(unnamed)'} changed the triage: {_diff(a, b)}"
 
 
 def _shuffled(data: Json, order: str) -> Json:
