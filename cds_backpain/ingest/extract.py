@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..facts import Fact, Laterality
+from ..kb.valuesets import normalise_system
 from .courses import Course, course_interval, episodes
 from .fhirtime import FhirTime, fhir_time, whole_days, whole_years
 from .identity import Resolver
@@ -116,11 +117,12 @@ def _param(parameters: Mapping[str, Any], name: str) -> float | None:
 
 
 def _codings(concepts: Iterable[Any]) -> list[tuple[str, str]]:
+    """(system, code) of every coding, systems normalised (OID aliases resolved)."""
     out = []
     for cc in concepts:
         for c in (getattr(cc, "coding", None) or []) if cc is not None else []:
             if c.system and c.code:
-                out.append((c.system, c.code))
+                out.append((normalise_system(c.system), c.code.strip()))
     return out
 
 

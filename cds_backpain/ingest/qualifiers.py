@@ -13,9 +13,18 @@ from ..facts import Laterality
 
 SNOMED = "http://snomed.info/sct"
 
-#: Observation.valueCodeableConcept answers (brief 2.2: 52101004 Present, 2667000 Absent).
-PRESENT: frozenset[tuple[str, str]] = frozenset({(SNOMED, "52101004")})
-ABSENT: frozenset[tuple[str, str]] = frozenset({(SNOMED, "2667000")})
+LOINC = "http://loinc.org"
+
+#: Observation.valueCodeableConcept answers: brief 2.2 (SNOMED 52101004 Present, 2667000
+#: Absent), and the yes/no answers EHR forms send: SNOMED 373066001 Yes / 373067005 No
+#: (qualifier values) and the LOINC answer codes LA33-6 Yes / LA32-8 No, as public FHIR
+#: implementation-guide examples send them (e.g. MDS assessment Observations).
+PRESENT: frozenset[tuple[str, str]] = frozenset(
+    {(SNOMED, "52101004"), (SNOMED, "373066001"), (LOINC, "LA33-6")}
+)
+ABSENT: frozenset[tuple[str, str]] = frozenset(
+    {(SNOMED, "2667000"), (SNOMED, "373067005"), (LOINC, "LA32-8")}
+)
 
 #: Condition/Observation.bodySite side qualifiers (SNOMED CT qualifier values).
 BODY_SITE_SIDE: dict[tuple[str, str], Laterality] = {
