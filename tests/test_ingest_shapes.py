@@ -215,6 +215,7 @@ def test_every_shape_of_urinary_retention_gives_the_same_triage(shape):
     [
         (38.6, "Cel", "Cel"),
         (38.6, "°C", None),
+        (38.6, "degC", None),
         (101.48, "[degF]", "[degF]"),
         (101.48, "°F", None),
         (311.75, "K", "K"),
@@ -230,7 +231,8 @@ def test_temperature_unit_variants_convert(value, unit, code):
 
 
 @pytest.mark.parametrize(
-    ("value", "code"), [(70.0, "kg"), (154.32358, "[lb_av]"), (70000, "g"), (154.32358, "lb")]
+    ("value", "code"),
+    [(70.0, "kg"), (154.32358, "[lb_av]"), (70000, "g"), (154.32358, "lb"), (154.32358, "lbs")],
 )
 def test_weight_unit_variants_convert(value, code):
     weight = cc(LOINC, "29463-7", "Body weight")
