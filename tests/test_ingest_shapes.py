@@ -26,7 +26,7 @@ from test_ingest_support import (
     with_patient,
 )
 
-from cds_backpain import evaluate
+from cds_backpain import InvalidInputError, evaluate
 from cds_backpain.results import Evaluation
 
 V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
@@ -153,9 +153,16 @@ def test_relevance_screen_reads_component_codes():
 
 def test_malformed_component_is_reported_not_screened_out():
     bad = panel("o1", TRIAGE, {"code": RETENTION, "valueBoolean": "yes"})
-    with pytest.raises(Exception) as info:
+    with pytest.raises(InvalidInputError) as info:
         run(with_patient(bad))
-    assert "component" in str(info.value.outcome)  # type: ignore[attr-defined]
+    assert "component" in str(info.value.outcome)
+
+
+@pytest.mark.parametrize("component", ["oops", [{"code": "oops"}], ["oops"]])
+def test_odd_component_list_is_validated_and_refused(component):
+    odd = observation("o1", TRIAGE, component=component)
+    with pytest.raises(InvalidInputError):
+        run(with_patient(odd))
 
 
 def test_conflicting_interpretations_are_not_an_answer():
