@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..kb.models import URGENCY_ORDER
 from .builders import reference
 from .strategies import VOID_FORMS, negation_twins
+from .timeshift import triage
 
 if TYPE_CHECKING:
     from ..results import Evaluation
@@ -53,7 +54,6 @@ __all__ = [
     "fired_rules",
     "label_example",
     "outcome",
-    "triage",
 ]
 
 Json = dict[str, Any]
@@ -498,23 +498,13 @@ def check_same_output(data: Any, evaluate: Evaluate, *, first: Evaluation | None
     assert data == before, "evaluate() modified its input"
 
 
-def triage(evaluation: Evaluation) -> Json:
-    """The triage a clinician acts on: headline urgency and imaging, the categories of the
-    conclusions, the red-flag recommendations and every rule that fired."""
-    return {
-        "urgency": evaluation.urgency,
-        "imaging": evaluation.imaging,
-        "categories": sorted({c.category for c in evaluation.conclusions}),
-        "red_flags": sorted({r for c in evaluation.conclusions if c.red_flag for r in c.rules}),
-        "rules": sorted(fired_rules(evaluation)),
-    }
-
-
 def check_same_triage(
     data: Any, other: Any, evaluate: Evaluate, *, why: str = "", first: Evaluation | None = None
 ) -> None:
     """``other`` (the same facts in another shape, e.g. drawn by
-    :func:`cds_backpain.testing.shapes.reshaped`) gets the same :func:`triage` as ``data``."""
+    :func:`cds_backpain.testing.shapes.reshaped`) gets the same triage as ``data``: headline,
+    each recommendation (category, urgency, imaging, red flag), every rule fired and the
+    order ratings (:func:`cds_backpain.testing.timeshift.triage`)."""
     a = triage(first if first is not None else evaluate(data))
     b = triage(evaluate(other))
     assert a == b, f"the shape change {why or '(unnamed)'} changed the triage: {_diff(a, b)}"
