@@ -13,10 +13,10 @@ Semantics (clinical brief, section 2.5):
 * ``measure`` facts are numeric Observations (temperature in Cel, weight in kg,
   pain score, running distance) plus values derived from series (weight change).
 * ``med`` facts are exposure episodes of a drug class: the union of the courses
-  (MedicationRequest / MedicationStatement, systemic routes only) whose gaps are at most
-  ``medication_course_gap_days``; ``current`` is False when none of them is an active
-  course; ``days`` is the number of days they cover up to the evaluation instant;
-  ``ended_days`` the days since the episode ended (0 while it lasts).
+  (MedicationRequest / MedicationStatement / MedicationDispense, systemic routes only)
+  whose gaps are at most ``medication_course_gap_days``; ``current`` is False when none
+  of them is an active course; ``days`` is the number of days they cover up to the
+  evaluation instant; ``ended_days`` the days since the episode ended (0 while it lasts).
 * ``order`` facts are draft imaging orders (ServiceRequest) to be rated.
 * ``patient`` is the one Patient: age in whole years at the evaluation instant, sex.
 * ``absent`` facts are computed by the engine driver, never by ingest: one per concept

@@ -242,3 +242,38 @@ def test_single_injection_is_not_prolonged_use():
         "joint", METHYLPRED, authoredOn=day(200), dosageInstruction=[{"route": INTRA_ARTICULAR}]
     )
     assert FRAGILITY not in fired(joint)
+
+
+# -- pharmacy fills -------------------------------------------------------------------------
+
+
+def dispense(i: int, handed: int, status: str = "completed", **kw: Any) -> dict:
+    r: dict[str, Any] = {
+        "resourceType": "MedicationDispense",
+        "id": f"fill{i}",
+        "status": status,
+        "medicationCodeableConcept": cc(RXNORM, PREDNISONE_10_TABLET),
+        "subject": {"reference": "Patient/p1"},
+        "whenHandedOver": day(handed),
+        "daysSupply": {"value": 28, "unit": "days"},
+    }
+    r.update(kw)
+    return r
+
+
+def test_monthly_pharmacy_fills_add_up_to_prolonged_use():
+    fills = [dispense(i, 28 * (4 - i)) for i in range(5)]
+    f = steroid(*fills)
+    assert f.days == 112 and f.current is True and len(f.resources()) == 5
+    assert FRAGILITY in fired(*fills)
+    assert all(FRAGILITY not in fired(d) for d in fills)
+
+
+@pytest.mark.parametrize("status", ["cancelled", "declined", "entered-in-error", "preparation"])
+def test_fills_the_patient_did_not_receive_are_not_exposure(status):
+    assert facts_of(run(with_patient(dispense(0, 10, status=status))), "med") == []
+
+
+def test_a_fill_whose_supply_ran_out_is_not_current():
+    f = steroid(dispense(0, 60))
+    assert f.current is False and f.days == 28 and f.ended_days == 32

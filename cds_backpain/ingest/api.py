@@ -184,6 +184,7 @@ def _ingest(
         "Observation": extractor.observation,
         "MedicationRequest": extractor.medication,
         "MedicationStatement": extractor.medication,
+        "MedicationDispense": extractor.medication,
         "ServiceRequest": extractor.service_request,
         "Procedure": extractor.procedure,
     }

@@ -1,13 +1,15 @@
-"""Medication courses and exposure: the interval each MedicationRequest or
-MedicationStatement covers, and the union of one drug class's courses.
+"""Medication courses and exposure: the interval each MedicationRequest,
+MedicationStatement or MedicationDispense covers, and the union of one drug class's courses.
 
 A course's interval comes from what the resource says, most specific first:
 
 * start: ``effectivePeriod.start`` / ``effectiveDateTime`` / ``Dosage.timing.repeat
-  .boundsPeriod.start``, else ``authoredOn``, else ``dispenseRequest.validityPeriod.start``;
+  .boundsPeriod.start`` / ``whenHandedOver`` (MedicationDispense), else ``authoredOn``,
+  else ``dispenseRequest.validityPeriod.start``;
 * end: ``effectivePeriod.end`` / ``boundsPeriod.end``; else the longest of
-  ``boundsDuration``, the ``repeat.count`` administrations at the stated frequency, and
-  ``dispenseRequest.expectedSupplyDuration`` x (1 + ``numberOfRepeatsAllowed``); else
+  ``boundsDuration``, the ``repeat.count`` administrations at the stated frequency,
+  ``daysSupply`` (MedicationDispense) and ``dispenseRequest.expectedSupplyDuration`` x
+  (1 + ``numberOfRepeatsAllowed``); else
   ``validityPeriod.end``; else one day for a single injection; else *now* for a current
   course (an active course runs until it is stopped); else unknown.
 
@@ -35,6 +37,18 @@ UNIT_DAYS: dict[str, float] = {
     "wk": 7.0,
     "mo": 30.4375,
     "a": 365.25,
+}
+#: Plain-word units EHRs write in ``Quantity.unit`` (e.g. a daysSupply of "30 days").
+UNIT_NAMES: dict[str, str] = {
+    "d": "d",
+    "day": "d",
+    "days": "d",
+    "wk": "wk",
+    "week": "wk",
+    "weeks": "wk",
+    "mo": "mo",
+    "month": "mo",
+    "months": "mo",
 }
 ONE_DAY = dt.timedelta(days=1)
 
@@ -79,7 +93,7 @@ def duration(q: Any) -> dt.timedelta | None:
     """A FHIR Duration (value + UCUM time code) as a timedelta; None if unusable."""
     if q is None or q.value is None or float(q.value) < 0:
         return None
-    days = UNIT_DAYS.get(q.code or q.unit or "")
+    days = UNIT_DAYS.get(q.code or "") or UNIT_DAYS.get(UNIT_NAMES.get((q.unit or "").lower(), ""))
     return None if days is None else dt.timedelta(days=float(q.value) * days)
 
 
@@ -182,6 +196,12 @@ def course_interval(
             ends.append(e.end if e.precision != "time" else e.earliest)
 
     period(getattr(m, "effectivePeriod", None))
+    handed = fhir_time(getattr(m, "whenHandedOver", None) or getattr(m, "whenPrepared", None))
+    if handed is not None:
+        starts.append(handed.point(now))
+    supplied = duration(getattr(m, "daysSupply", None))
+    if supplied is not None:
+        spans.append(supplied)
     when = fhir_time(getattr(m, "effectiveDateTime", None))
     if when is not None:
         starts.append(when.point(now))

@@ -10,9 +10,10 @@ becomes a fact.
   Absent, or (without a value) a positive / negative interpretation; a bare code is
   never positive. Measures are converted to the concept's unit. Each component is read
   the same way, with its own code, value, interpretation and dataAbsentReason.
-* MedicationStatement / MedicationRequest: entered-in-error, not-taken and
-  doNotPerform -> no fact; non-systemic routes / dose forms (qualifier value sets) -> no
-  fact; ``current`` for an active course (a request also needs an order-like intent).
+* MedicationStatement / MedicationRequest / MedicationDispense: entered-in-error,
+  not-taken and doNotPerform (and fills not handed over) -> no fact; non-systemic
+  routes / dose forms (qualifier value sets) -> no fact; ``current`` for an active
+  course (a request also needs an order-like intent; a fill, a supply that lasts).
   Courses are joined per drug class into exposure episodes (``courses``): one fact per
   episode, ``days`` = days covered up to now, ``ended_days`` = days since it ended.
 * ServiceRequest: draft/active imaging orders -> order facts.
@@ -69,6 +70,8 @@ ORDER_INTENTS = frozenset(
     {"order", "plan", "original-order", "instance-order", "reflex-order", "filler-order"}
 )
 MED_NO_FACT = frozenset({"entered-in-error", "not-taken"})
+#: MedicationDispense statuses of a supply the patient received.
+DISPENSE_USED = frozenset({"completed", "in-progress"})
 SERVICE_ORDER_STATUS = frozenset({"draft", "active"})
 
 #: Concepts handled as a series (only the latest reading becomes a fact) and derived ones.
@@ -525,11 +528,13 @@ class Extractor:
         m = e.model
         if m.status in MED_NO_FACT or getattr(m, "doNotPerform", None):
             return []
+        if e.rt == "MedicationDispense" and m.status not in DISPENSE_USED:
+            return []
         codings, med = self.medication_product(e)
         matches = self.match(codings, frozenset({"med"}))
         if not matches:
             return []
-        dosage_name = "dosageInstruction" if e.rt == "MedicationRequest" else "dosage"
+        dosage_name = "dosage" if e.rt == "MedicationStatement" else "dosageInstruction"
         dosages = list(getattr(m, dosage_name, None) or [])
         systemic, single = self.systemic(e, dosages, med)
         if not systemic:
@@ -548,6 +553,8 @@ class Extractor:
         start, end = course_interval(
             m, dosages, current=current, single_administration=single, now=self.now
         )
+        if e.rt == "MedicationDispense":  # a supply is current while it lasts
+            current = end is not None and end > self.now
         for concept, ms in sorted(matches.items()):
             self.out.courses.append(Course(concept, ms[0].label, e.key, current, start, end))
         self.out.used.add(e.key)

@@ -13,7 +13,8 @@ facts, so the triage must not change (:func:`cds_backpain.testing.invariants.che
                            (ICD-10-CM for SNOMED CT and back, clinical drug for ingredient)
 ``extra_codings``          unknown local / SNOMED codings and a text join the CodeableConcept
 ``repeat_prescriptions``   one MedicationStatement becomes monthly MedicationRequests
-                           (authoredOn + expectedSupplyDuration) covering the same days
+                           (authoredOn + expectedSupplyDuration) or pharmacy fills
+                           (MedicationDispense whenHandedOver + daysSupply), same days
 ``unit_variant``           a quantity in the canonical unit is sent in another UCUM unit
                            (Cel -> [degF], kg -> [lb_av] / g, km -> [mi_i] / m)
 ``noise``                  unrelated resources (codes no value set knows) are added
@@ -335,37 +336,55 @@ def _instant(value: Any) -> dt.datetime | None:
 
 
 def _repeat_prescriptions(r: Json, draw: st.DrawFn, ctx: _Ctx) -> list[Json]:
+    """Monthly MedicationRequests (authoredOn + supply) or pharmacy fills (MedicationDispense
+    whenHandedOver + daysSupply) covering the statement's days."""
     period = r["effectivePeriod"]
     start = _instant(period["start"])
     assert start is not None
     end = _instant(period.get("end"))
     active = r["status"] == "active"
+    fills = draw(st.booleans())
     total = (ctx.now if active else end) - start  # type: ignore[operator]
     chunk = dt.timedelta(days=_SUPPLY_DAYS)
-    n = max(1, math.ceil(total / chunk))
+    # an active course's last supply runs past now (a fill is current while it lasts)
+    n = total // chunk + 1 if active else max(1, math.ceil(total / chunk))
     out = []
+    codings = _codings(r["medicationCodeableConcept"])
+    subject = r["subject"]["reference"]
     for i in range(n):
-        authored = start + i * chunk
+        issued = start + i * chunk
         supply = chunk if active or i < n - 1 else total - i * chunk
-        if supply <= dt.timedelta(0) and not active:
+        if supply <= dt.timedelta(0):
             break
-        last = i == n - 1
+        days = supply / dt.timedelta(days=1)
+        quantity = {
+            "value": int(days) if days == int(days) else round(days, 6),
+            "unit": "days",
+            "system": UCUM,
+            "code": "d",
+        }
+        if fills:
+            out.append(
+                {
+                    "resourceType": "MedicationDispense",
+                    "id": _new_id(r["id"], i),
+                    "status": "completed",
+                    "medicationCodeableConcept": {"coding": codings},
+                    "subject": {"reference": subject},
+                    "whenHandedOver": _fhir.fhir_datetime(issued),
+                    "daysSupply": quantity,
+                }
+            )
+            continue
+        status = "completed" if active else r["status"]
         req = _fhir.medication_request(
             _new_id(r["id"], i),
-            _codings(r["medicationCodeableConcept"]),
-            subject=r["subject"]["reference"],
-            status="active" if active and last else ("completed" if active else r["status"]),
-            authored=authored,
+            codings,
+            subject=subject,
+            status="active" if active and i == n - 1 else status,
+            authored=issued,
         )
-        days = supply / dt.timedelta(days=1)
-        req["dispenseRequest"] = {
-            "expectedSupplyDuration": {
-                "value": int(days) if days == int(days) else round(days, 6),
-                "unit": "days",
-                "system": UCUM,
-                "code": "d",
-            }
-        }
+        req["dispenseRequest"] = {"expectedSupplyDuration": quantity}
         out.append(req)
     return out
 
