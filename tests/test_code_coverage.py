@@ -41,18 +41,16 @@ FAMILY_MEMBERS = {
 }
 
 
-def _concepts_by_code(qualifiers: bool = False) -> dict[tuple[str, str], set[str]]:
-    """Codes of the fact concepts (or, with ``qualifiers``, of the qualifier value sets)."""
+def _concepts_by_code(codes: Any) -> dict[tuple[str, str], set[str]]:
     out: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for concept, system, code in VALUESETS.codes():
-        if (VALUESETS.concepts[concept].kind == "qualifier") == qualifiers:
-            out[(system, code)].add(concept)
+    for concept, system, code in codes:
+        out[(system, code)].add(concept)
     return dict(out)
 
 
-CODES = _concepts_by_code()
+CODES = _concepts_by_code(VALUESETS.codes())
 #: Route / dose-form codes: they qualify a medication course, never become a fact.
-QUALIFIER_CODES = _concepts_by_code(qualifiers=True)
+QUALIFIER_CODES = _concepts_by_code(VALUESETS.qualifier_codes())
 
 
 def _resource(system: str, code: str, concepts: set[str]) -> dict[str, Any]:
@@ -166,11 +164,7 @@ def test_every_route_and_dose_form_code_qualifies_a_course(system: str, code: st
 
 
 def test_every_concept_and_code_system_has_a_coding_example() -> None:
-    pairs = {
-        (concept, system)
-        for concept, system, _ in VALUESETS.codes()
-        if VALUESETS.concepts[concept].kind != "qualifier"
-    }
+    pairs = {(concept, system) for concept, system, _ in VALUESETS.codes()}
     names = {e.name for e in EXAMPLES}
     missing = sorted(
         f"{concept.replace('_', '-')}--{SHORT[system]}"

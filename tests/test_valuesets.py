@@ -124,9 +124,11 @@ def test_every_concept_key_has_a_value_set_of_the_right_kind(index: ValueSetInde
         | {k: "measure" for k in MEASURE_UNITS}
         | {k: "med" for k in MEDS}
         | {k: "order" for k in ORDER_MODALITIES}
-        | {k: "qualifier" for k in QUALIFIERS}
     )
     assert {k: c.kind for k, c in index.concepts.items()} == expected
+    assert {k: c.kind for k, c in index.qualifiers.items()} == dict.fromkeys(
+        QUALIFIERS, "qualifier"
+    )
     for key, unit in MEASURE_UNITS.items():
         assert index.concepts[key].unit == unit
     for key, modality in ORDER_MODALITIES.items():
