@@ -91,7 +91,9 @@ def _terminology(old: Knowledge, new: Knowledge, folder: str) -> dict[str, Any]:
 
 
 def _dumped(items: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in items.items()}
+    return {
+        k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in items.items()
+    }
 
 
 def _section(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,14 +101,21 @@ def _section(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     return {"removed": removed, "added": added, "changed": changed}
 
 
+def _files(root: str) -> dict[str, bytes]:
+    base = Path(root)
+    return {
+        p.relative_to(base).as_posix(): p.read_bytes()
+        for p in sorted(base.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
 def knowledge_diff(old: Knowledge, new: Knowledge) -> dict[str, Any]:
     """Every difference between two knowledge bases, as plain JSON."""
     r_removed, r_added, _ = _keyed(old.rules, new.rules)
     common = [rid for rid in new.rules if rid in old.rules]
     rules_changed = {rid: _rule_changes(old, new, rid) for rid in common}
-    rules_changed = {
-        k: v for k, v in rules_changed.items() if v["fields"] or len(v) > 1
-    }
+    rules_changed = {k: v for k, v in rules_changed.items() if v["fields"] or len(v) > 1}
     pa, pb = _dumped(old.parameters), _dumped(new.parameters)
     p_removed, p_added, p_changed = _keyed(pa, pb)
     params = {
@@ -138,6 +147,7 @@ def knowledge_diff(old: Knowledge, new: Knowledge) -> dict[str, Any]:
         "templates": _section(old.templates, new.templates),
         "guidelines": _section(_dumped(old.guidelines), _dumped(new.guidelines)),
         "sources": _section(_dumped(old.sources), _dumped(new.sources)),
+        "files": _section(_files(old.root), _files(new.root)),
     }
 
 
@@ -149,7 +159,11 @@ def diff_is_empty(diff: Mapping[str, Any]) -> bool:
             return all(empty(x) for x in v.values())
         return not v
 
-    return all(empty(diff[k]) for k in diff if k not in ("old", "new", "identical"))
+    return all(empty(diff[k]) for k in diff if k not in ("old", "new", "identical", "files"))
+
+
+def _or_none(lines: list[str]) -> list[str]:
+    return lines or ["- no change"]
 
 
 def _list(title: str, items: Iterable[str]) -> list[str]:
@@ -157,8 +171,30 @@ def _list(title: str, items: Iterable[str]) -> list[str]:
     return [f"- {title}: " + ", ".join(f"`{i}`" for i in items)] if items else []
 
 
+def _rule_lines(rules: Mapping[str, Any]) -> list[str]:
+    out = _list("removed", rules["removed"]) + _list("added", rules["added"])
+    for rid, ch in rules["changed"].items():
+        what = list(ch["fields"])
+        what += [
+            f"recommend.{k}: {v['old']!r} → {v['new']!r}"
+            for k, v in ch.get("recommend", {}).items()
+        ]
+        if "domain" in ch:
+            what.append(f"domain {ch['domain']['old']} → {ch['domain']['new']}")
+        if ch.get("compiled"):
+            what.append("compiled form changed")
+        for k in ("removed", "added"):
+            what += [f"provenance {k} {p}" for p in ch.get("provenance", {}).get(k, [])]
+        out.append(f"- `{rid}` changed: " + "; ".join(what))
+    return out
+
+
+def _changes_line(name: str, ch: Mapping[str, Any]) -> str:
+    return f"- `{name}`: " + "; ".join(f"{k} {v['old']!r} → {v['new']!r}" for k, v in ch.items())
+
+
 def render_diff(diff: Mapping[str, Any]) -> str:
-    """The diff as Markdown."""
+    """The diff as Markdown: one section per kind of content, "no change" where none."""
     o, n = diff["old"], diff["new"]
     out = [
         "# Knowledge diff",
@@ -169,40 +205,42 @@ def render_diff(diff: Mapping[str, Any]) -> str:
     ]
     if diff["identical"]:
         return "\n".join([*out, "The two knowledge bases are identical.", ""])
-    if diff_is_empty(diff):
-        out += ["No rule, parameter, code, template or source changed (files differ only).", ""]
-    rules = diff["rules"]
-    out += ["## Rules", ""]
-    out += _list("removed", rules["removed"]) + _list("added", rules["added"])
-    for rid, ch in rules["changed"].items():
-        what = list(ch["fields"])
-        what += [f"recommend.{k}: {v['old']!r} → {v['new']!r}" for k, v in ch.get("recommend", {}).items()]
-        if "domain" in ch:
-            what.append(f"domain {ch['domain']['old']} → {ch['domain']['new']}")
-        if ch.get("compiled"):
-            what.append("compiled form changed")
-        for k in ("removed", "added"):
-            what += [f"provenance {k} {p}" for p in ch.get("provenance", {}).get(k, [])]
-        out.append(f"- `{rid}` changed: " + "; ".join(what))
-    out += ["", "## Parameters", ""]
+    sections: list[tuple[str, list[str]]] = [("Rules", _rule_lines(diff["rules"]))]
     params = diff["parameters"]
-    out += _list("removed", params["removed"]) + _list("added", params["added"])
-    for name, ch in params["changed"].items():
-        out.append(
-            f"- `{name}`: "
-            + "; ".join(f"{k} {v['old']!r} → {v['new']!r}" for k, v in ch.items())
+    sections.append(
+        (
+            "Parameters",
+            _list("removed", params["removed"])
+            + _list("added", params["added"])
+            + [_changes_line(k, v) for k, v in params["changed"].items()],
         )
-    if diff["policy"]:
-        out += ["", "## Policy", "", f"- old: `{diff['policy']['old']}`", f"- new: `{diff['policy']['new']}`"]
-    for key, title in (("valuesets", "Value sets"), ("codesystems", "Code systems")):
+    )
+    policy = diff["policy"]
+    sections.append(
+        ("Policy", [f"- old: `{policy['old']}`", f"- new: `{policy['new']}`"] if policy else [])
+    )
+    for key, title in (("valuesets", "Value set codes"), ("codesystems", "Code system codes")):
         t = diff[key]
-        out += ["", f"## {title}", ""]
-        out += _list("removed", t["removed"]) + _list("added", t["added"])
+        lines = _list("removed", t["removed"]) + _list("added", t["added"])
         for name, ch in t["changed"].items():
-            out += _list(f"`{name}` codes removed", ch["removed"])
-            out += _list(f"`{name}` codes added", ch["added"])
-    for key, title in (("templates", "Templates"), ("guidelines", "Guidelines"), ("sources", "Sources")):
+            lines += _list(f"`{name}` codes removed", ch["removed"])
+            lines += _list(f"`{name}` codes added", ch["added"])
+        sections.append((title, lines))
+    for key, title in (
+        ("templates", "Templates"),
+        ("guidelines", "Guidelines (provenance)"),
+        ("sources", "Source documents (provenance)"),
+        ("files", "Files"),
+    ):
         s = diff[key]
-        out += ["", f"## {title}", ""]
-        out += _list("removed", s["removed"]) + _list("added", s["added"]) + _list("changed", s["changed"])
+        sections.append(
+            (
+                title,
+                _list("removed", s["removed"])
+                + _list("added", s["added"])
+                + _list("changed", s["changed"]),
+            )
+        )
+    for title, lines in sections:
+        out += [f"## {title}", "", *_or_none(lines), ""]
     return "\n".join(out).rstrip() + "\n"

@@ -81,7 +81,7 @@ def _name(text: str) -> str:
 
 def _sha1_b64(data: bytes) -> str:
     """FHIR Attachment.hash: the SHA-1 of the data, base64."""
-    return base64.b64encode(hashlib.sha1(data).digest()).decode()  # noqa: S324 - FHIR defines SHA-1
+    return base64.b64encode(hashlib.sha1(data).digest()).decode()  # FHIR defines SHA-1 here
 
 
 def dumps(resource: Any) -> str:
@@ -105,7 +105,11 @@ def compiled_rule(kb: Knowledge, rule_id: str) -> dict[str, Any]:
                     "kind": p.kind,
                     "concepts": list(p.concepts),
                     "tests": [
-                        [t.attribute, t.op, list(t.value) if isinstance(t.value, tuple) else t.value]
+                        [
+                            t.attribute,
+                            t.op,
+                            list(t.value) if isinstance(t.value, tuple) else t.value,
+                        ]
                         for t in p.tests
                     ],
                 }
@@ -262,15 +266,20 @@ def _action(kb: Knowledge, rule: Rule) -> dict[str, Any]:
         action["action"] = [
             {
                 "title": s.label,
-                "definitionCanonical": f"{canonical('ActivityDefinition', s.template)}|{kb.version}",
+                "definitionCanonical": versioned(kb, "ActivityDefinition", s.template),
             }
             for s in rec.suggestions
         ]
     return action
 
 
+def versioned(kb: Knowledge, resource_type: str, rid: str) -> str:
+    """A versioned canonical reference (``url|version``) to one of our artifacts."""
+    return f"{canonical(resource_type, rid)}|{kb.version}"
+
+
 def _library_ref(kb: Knowledge) -> str:
-    return f"{canonical('Library', LIBRARY_ID)}|{kb.version}"
+    return versioned(kb, "Library", LIBRARY_ID)
 
 
 def pathway_definition(kb: Knowledge, domain: str, title: str) -> dict[str, Any]:
@@ -306,7 +315,7 @@ def top_definition(kb: Knowledge, pathways: Mapping[str, str]) -> dict[str, Any]
             "id": domain,
             "title": title,
             "trigger": [{"type": "named-event", "name": hook} for hook in TRIGGERS],
-            "definitionCanonical": f"{canonical('PlanDefinition', pathway_id(domain))}|{kb.version}",
+            "definitionCanonical": versioned(kb, "PlanDefinition", pathway_id(domain)),
         }
         for domain, title in pathways.items()
     ]

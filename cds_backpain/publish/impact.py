@@ -64,7 +64,9 @@ def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, 
     gone = [c for c in ca if c not in cb]
     came = [c for c in cb if c not in ca]
     moved = [
-        c for c in ca if c in cb and (ca[c]["urgency"], ca[c]["imaging"]) != (cb[c]["urgency"], cb[c]["imaging"])
+        c
+        for c in ca
+        if c in cb and (ca[c]["urgency"], ca[c]["imaging"]) != (cb[c]["urgency"], cb[c]["imaging"])
     ]
     responsible = sorted(set(gone + came + moved))
     out: list[tuple[str, list[str]]] = []
@@ -205,7 +207,8 @@ def render_impact(report: Mapping[str, Any]) -> str:
         out += ["## Parameter changes", ""]
         for name, ch in params.items():
             out.append(
-                f"- `{name}`: " + "; ".join(f"{k} {v['old']!r} → {v['new']!r}" for k, v in ch.items())
+                f"- `{name}`: "
+                + "; ".join(f"{k} {v['old']!r} → {v['new']!r}" for k, v in ch.items())
             )
         out.append("")
     out += ["## Transitions", ""]
