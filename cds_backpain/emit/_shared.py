@@ -27,6 +27,13 @@ CATEGORY_SYSTEM = f"{BASE}/CodeSystem/conclusion-category"
 OVERRIDE_REASONS_SYSTEM = f"{BASE}/CodeSystem/override-reasons"
 KNOWLEDGE_DIGEST_SYSTEM = f"{BASE}/knowledge-digest"
 SOURCE_SPAN_SYSTEM = f"{BASE}/source-span"
+#: Key of the CDS Hooks card extension that names the knowledge a card came from.
+KNOWLEDGE_EXTENSION = "cds-backpain.knowledge"
+
+
+def knowledge_stamp(knowledge: Knowledge) -> dict[str, str]:
+    """The knowledge version and digest (sha256 hex) every output names, as in ``to_json()``."""
+    return {"version": knowledge.version, "digest": knowledge.digest}
 
 
 def validating() -> bool:

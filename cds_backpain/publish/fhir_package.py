@@ -494,9 +494,6 @@ def write_package(kb: Knowledge, out: Path, *, tgz: bool = False) -> list[Path]:
         for old in pkg.glob("*.json"):
             if f"package/{old.name}" not in files:
                 old.unlink()
-        stale_index = pkg / ".index.json"
-        if "package/.index.json" not in files and stale_index.exists():
-            stale_index.unlink()
     pkg.mkdir(parents=True, exist_ok=True)
     written = []
     for path, data in files.items():
