@@ -8,15 +8,15 @@ import gzip
 import hashlib
 import io
 import json
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fhir.resources.R4B import get_fhir_model_class
 from publish_support import knowledge_copy
 
+from cds_backpain.cli import main
 from cds_backpain.kb.loader import load_knowledge
 from cds_backpain.publish.fhir_package import (
     EXPRESSION_LANGUAGE,
@@ -175,22 +175,8 @@ def test_a_changed_threshold_changes_the_package(kb, tmp_path):
 
 def test_cli_export_writes_the_package(tmp_path):
     out = tmp_path / "out"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cds_backpain.cli",
-            "knowledge",
-            "export",
-            "--out",
-            str(out),
-            "--tgz",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
+    r = CliRunner().invoke(main, ["knowledge", "export", "--out", str(out), "--tgz"])
+    assert r.exit_code == 0, r.output
     assert (out / "package" / "package.json").is_file()
     assert (out / "package" / f"PlanDefinition-{TOP_ID}.json").is_file()
     assert list(out.glob("*.tgz"))
