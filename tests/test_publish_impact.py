@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from publish_support import knowledge_copy
 
 from cds_backpain.batch.synth import write_population
@@ -146,3 +148,53 @@ def test_cli_impact_writes_markdown_and_json_and_exits_3_on_a_lost_red_flag(hott
     assert (out / "impact.md").read_text() == r.output
     d = CliRunner().invoke(main, ["knowledge", "diff", old, str(hotter), "--json"])
     assert d.exit_code == 0 and "fever_celsius" in json.loads(d.output)["parameters"]["changed"]
+
+
+CONCLUSIONS = st.lists(
+    st.builds(
+        lambda i, flag: {
+            "id": f"rule-{i}",
+            "category": "infection" if flag else "muscle_strain",
+            "urgency": "urgent" if flag else "routine",
+            "imaging": "none",
+            "red_flag": flag,
+        },
+        st.integers(0, 5),
+        st.booleans(),
+    ),
+    max_size=4,
+    unique_by=lambda c: c["id"],
+)
+
+
+def record(conclusions: list[dict]) -> dict:
+    urgencies = [c["urgency"] for c in conclusions]
+    return {
+        "status": "ok",
+        "urgency": max(urgencies) if urgencies else None,  # "urgent" > "routine"
+        "imaging": "none",
+        "categories": sorted({c["category"] for c in conclusions}),
+        "conclusions": conclusions,
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(CONCLUSIONS, CONCLUSIONS), min_size=1, max_size=8))
+def test_every_patient_who_loses_all_red_flags_is_counted_and_alerted(pairs):
+    old = {f"Patient/{i}": record(a) for i, (a, _) in enumerate(pairs)}
+    new = {f"Patient/{i}": record(b) for i, (_, b) in enumerate(pairs)}
+    lost = sorted(
+        p
+        for p in old
+        if any(c["red_flag"] for c in old[p]["conclusions"])
+        and not any(c["red_flag"] for c in new[p]["conclusions"])
+    )
+    result = compare_records(old, new)
+    got = result["transitions"].get(RED_FLAG_LOST, {"patients": 0, "examples": []})
+    assert got["patients"] == len(lost)
+    assert set(got["examples"]) <= set(lost)
+    assert bool(result["alerts"]) >= bool(lost)
+    if lost:
+        assert next(iter(result["transitions"])) == RED_FLAG_LOST
+    changed = {p for p in old if old[p] != new[p]}
+    assert result["changed"] <= len(changed)

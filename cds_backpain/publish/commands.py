@@ -134,7 +134,7 @@ def impact_command(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=Path("."),
     show_default=True,
-    help="Source tree whose tests/ the named tests must exist in.",
+    help="Source tree whose tests/ the named tests must exist in (not checked without tests/).",
 )
 def safety_case_command(out: Path, check: bool, checkout: Path) -> None:
     """Generate the clinical safety case (docs/safety-case.md) from knowledge/."""
@@ -142,7 +142,8 @@ def safety_case_command(out: Path, check: bool, checkout: Path) -> None:
     from .safety_case import render_safety_case
 
     try:
-        text = render_safety_case(_load(), load_examples(), checkout)
+        tests = checkout if (checkout / "tests").is_dir() else None  # e.g. an installed wheel
+        text = render_safety_case(_load(), load_examples(), tests)
     except KnowledgeError as exc:
         raise click.ClickException("safety case:\n  - " + "\n  - ".join(exc.problems)) from None
     if check:

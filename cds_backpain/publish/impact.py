@@ -54,6 +54,11 @@ class _Bucket:
         }
 
 
+def _shown(c: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a clinician sees change in one conclusion."""
+    return (c.get("urgency"), c.get("imaging"), c.get("category"), bool(c.get("red_flag")))
+
+
 def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     """(transition, rules responsible) for one patient's old and new record."""
     if old.get("status") != "ok" or new.get("status") != "ok":
@@ -63,20 +68,16 @@ def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, 
     ca, cb = _conclusions(old), _conclusions(new)
     gone = [c for c in ca if c not in cb]
     came = [c for c in cb if c not in ca]
-    moved = [
-        c
-        for c in ca
-        if c in cb and (ca[c]["urgency"], ca[c]["imaging"]) != (cb[c]["urgency"], cb[c]["imaging"])
-    ]
+    moved = [c for c in ca if c in cb and _shown(ca[c]) != _shown(cb[c])]
     responsible = sorted(set(gone + came + moved))
     out: list[tuple[str, list[str]]] = []
-    lost_flags = [c for c in gone if ca[c].get("red_flag")]
-    still_flagged = any(c.get("red_flag") for c in cb.values())
-    if lost_flags and not still_flagged:
+    # By flag, not by id: a rule that stays but is no longer a red flag loses it too.
+    lost_flags = [c for c in ca if ca[c].get("red_flag") and not cb.get(c, {}).get("red_flag")]
+    if lost_flags and not any(c.get("red_flag") for c in cb.values()):
         out.append((RED_FLAG_LOST, lost_flags))
     elif lost_flags:
         out.append((RED_FLAG_CONCLUSION_LOST, lost_flags))
-    gained_flags = [c for c in came if cb[c].get("red_flag")]
+    gained_flags = [c for c in cb if cb[c].get("red_flag") and not ca.get(c, {}).get("red_flag")]
     if gained_flags and not any(c.get("red_flag") for c in ca.values()):
         out.append(("red flag gained", gained_flags))
     if old.get("urgency") != new.get("urgency"):
@@ -87,9 +88,9 @@ def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, 
         out.append((f"imaging: {old.get('imaging')} → {new.get('imaging')}", responsible))
     cats_a, cats_b = set(old.get("categories", ())), set(new.get("categories", ()))
     for cat in sorted(cats_a - cats_b):
-        out.append((f"category lost: {cat}", [c for c in gone if ca[c]["category"] == cat]))
+        out.append((f"category lost: {cat}", [c for c in ca if ca[c]["category"] == cat]))
     for cat in sorted(cats_b - cats_a):
-        out.append((f"category gained: {cat}", [c for c in came if cb[c]["category"] == cat]))
+        out.append((f"category gained: {cat}", [c for c in cb if cb[c]["category"] == cat]))
     if not out and responsible:
         out.append(("conclusions changed (same urgency, imaging and categories)", responsible))
     return out
