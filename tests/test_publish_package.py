@@ -11,6 +11,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import fhirpathpy
 import pytest
 from click.testing import CliRunner
 from fhir.resources.R4B import get_fhir_model_class
@@ -180,3 +181,32 @@ def test_cli_export_writes_the_package(tmp_path):
     assert (out / "package" / "package.json").is_file()
     assert (out / "package" / f"PlanDefinition-{TOP_ID}.json").is_file()
     assert list(out.glob("*.tgz"))
+
+
+#: FHIR R4 invariants that apply to the exported resources (FHIRPath from the specification).
+INVARIANTS = (
+    ("cnl-0", "name.exists() implies name.matches('[A-Z]([A-Za-z0-9_]){0,254}')"),
+    ("att-1", "descendants().where(contentType.exists().not() and data.exists()).empty()"),
+    ("dom-2", "contained.contained.empty()"),
+    ("dom-4", "contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()"),
+)
+
+
+def empty_members(value, where="$"):
+    """Paths of null, empty-string, empty-list or empty-object members (FHIR ele-1)."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in empty_members(v, f"{where}.{k}")] + (
+            [where] if not value else []
+        )
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in empty_members(v, f"{where}[{i}]")] + (
+            [where] if not value else []
+        )
+    return [where] if value is None or value == "" else []
+
+
+def test_exported_resources_meet_the_fhir_invariants(resources):
+    for r in resources:
+        assert empty_members(r) == [], r["id"]
+        for key, expression in INVARIANTS:
+            assert fhirpathpy.evaluate(r, expression) == [True], (key, r["resourceType"], r["id"])

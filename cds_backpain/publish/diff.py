@@ -189,20 +189,24 @@ def _rule_lines(rules: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _changes_line(name: str, ch: Mapping[str, Any]) -> str:
+def change_line(name: str, ch: Mapping[str, Any]) -> str:
+    """One changed item as a Markdown bullet: ``- `name`: field old → new; ...``."""
     return f"- `{name}`: " + "; ".join(f"{k} {v['old']!r} → {v['new']!r}" for k, v in ch.items())
+
+
+def report_head(title: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The first lines of a Markdown report comparing two knowledge bases."""
+    return [
+        f"# {title}",
+        "",
+        f"- old: version {old['version']}, digest `{old['digest']}`",
+        f"- new: version {new['version']}, digest `{new['digest']}`",
+    ]
 
 
 def render_diff(diff: Mapping[str, Any]) -> str:
     """The diff as Markdown: one section per kind of content, "no change" where none."""
-    o, n = diff["old"], diff["new"]
-    out = [
-        "# Knowledge diff",
-        "",
-        f"- old: version {o['version']}, digest `{o['digest']}`",
-        f"- new: version {n['version']}, digest `{n['digest']}`",
-        "",
-    ]
+    out = [*report_head("Knowledge diff", diff["old"], diff["new"]), ""]
     if diff["identical"]:
         return "\n".join([*out, "The two knowledge bases are identical.", ""])
     sections: list[tuple[str, list[str]]] = [("Rules", _rule_lines(diff["rules"]))]
@@ -212,7 +216,7 @@ def render_diff(diff: Mapping[str, Any]) -> str:
             "Parameters",
             _list("removed", params["removed"])
             + _list("added", params["added"])
-            + [_changes_line(k, v) for k, v in params["changed"].items()],
+            + [change_line(k, v) for k, v in params["changed"].items()],
         )
     )
     policy = diff["policy"]

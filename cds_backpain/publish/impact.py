@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..batch.summary import read_records
+from .diff import change_line, knowledge_diff, report_head
 
 EXAMPLES = 5
 RED_FLAG_LOST = "red flag lost"
@@ -154,7 +155,6 @@ def run_impact(
     from ..batch.runner import run_batch
     from ..kb.loader import load_knowledge
     from ..pipeline import parse_now
-    from .diff import knowledge_diff
 
     instant = parse_now(now).isoformat().replace("+00:00", "Z")
     old_kb, new_kb = load_knowledge(old_root), load_knowledge(new_root)
@@ -189,12 +189,8 @@ def run_impact(
 
 def render_impact(report: Mapping[str, Any]) -> str:
     """The impact report as Markdown: alerts first, then one row per transition."""
-    o, n = report["old"], report["new"]
     out = [
-        "# Knowledge change impact",
-        "",
-        f"- old: version {o['version']}, digest `{o['digest']}`",
-        f"- new: version {n['version']}, digest `{n['digest']}`",
+        *report_head("Knowledge change impact", report["old"], report["new"]),
         f"- evaluated at {report['now']}: {report['patients']} patients, "
         f"{report['changed']} with a changed result",
         "",
@@ -206,11 +202,7 @@ def render_impact(report: Mapping[str, Any]) -> str:
     params = report.get("knowledge_changes", {}).get("parameters", {})
     if params:
         out += ["## Parameter changes", ""]
-        for name, ch in params.items():
-            out.append(
-                f"- `{name}`: "
-                + "; ".join(f"{k} {v['old']!r} → {v['new']!r}" for k, v in ch.items())
-            )
+        out += [change_line(name, ch) for name, ch in params.items()]
         out.append("")
     out += ["## Transitions", ""]
     if not report["transitions"]:
