@@ -34,6 +34,7 @@ class _Strict(BaseModel):
 
 class RuleSelector(_Strict):
     red_flag_categories: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     ratings: tuple[str, ...] = ()
     self_care: bool = False
@@ -145,6 +146,7 @@ def mitigating_rules(kb: Knowledge, sel: RuleSelector) -> list[str]:
         rec = rule.recommend
         picked = rid in sel.ids
         if rec is not None:
+            picked |= kb.domains[rid] in sel.domains
             picked |= rec.red_flag and rec.category in sel.red_flag_categories
             picked |= rec.category in sel.categories
             picked |= rec.rating is not None and rec.rating in sel.ratings
