@@ -46,7 +46,12 @@ def test_every_provenance_and_the_request_group_name_the_digest(kb, evaluation):
     provenances = [r for r in resources if r["resourceType"] == "Provenance"]
     assert provenances
     for prov in provenances:
-        (entity,) = [e for e in prov["entity"] if e["role"] == "derivation"]
+        (entity,) = [
+            e
+            for e in prov["entity"]
+            if e["role"] == "derivation"
+            and e["what"].get("identifier", {}).get("system") == DIGEST_SYSTEM
+        ]
         assert entity["what"]["identifier"] == {
             "system": DIGEST_SYSTEM,
             "value": f"sha256:{kb.digest}",

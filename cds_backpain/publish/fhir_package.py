@@ -33,7 +33,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..emit._shared import BASE, CATEGORY_SYSTEM, KNOWLEDGE_DIGEST_SYSTEM, RULES_SYSTEM
+from ..emit._shared import (
+    BASE,
+    CATEGORY_SYSTEM,
+    KNOWLEDGE_DIGEST_SYSTEM,
+    RULES_SYSTEM,
+    supports_extensions,
+)
 from ..emit.fhir_bundle import PRIORITY, span_identifier
 from ..kb.catalog import when_lines
 from ..kb.knowledge import Knowledge
@@ -151,6 +157,7 @@ def rule_documentation(kb: Knowledge, rule: Rule) -> list[dict[str, Any]]:
             g = kb.guidelines[ref.guideline]
             out.append(
                 {
+                    "extension": supports_extensions(ref.supports),
                     "type": "citation",
                     "label": g.id,
                     "display": g.statement,
@@ -180,7 +187,8 @@ def rule_documentation(kb: Knowledge, rule: Rule) -> list[dict[str, Any]]:
                                 {"url": "sha256", "valueString": span.sha256},
                                 {"url": "quote", "valueString": span.quote},
                             ],
-                        }
+                        },
+                        *supports_extensions(ref.supports),
                     ],
                     "type": "justification",
                     "label": span_identifier(span),
