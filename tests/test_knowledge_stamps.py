@@ -46,17 +46,12 @@ def test_every_provenance_and_the_request_group_name_the_digest(kb, evaluation):
     provenances = [r for r in resources if r["resourceType"] == "Provenance"]
     assert provenances
     for prov in provenances:
-        (entity,) = [
-            e
-            for e in prov["entity"]
-            if e["role"] == "derivation"
-            and e["what"].get("identifier", {}).get("system") == DIGEST_SYSTEM
-        ]
-        assert entity["what"]["identifier"] == {
+        (agent,) = prov["agent"]
+        assert agent["who"]["identifier"] == {
             "system": DIGEST_SYSTEM,
             "value": f"sha256:{kb.digest}",
         }
-        assert kb.version in entity["what"]["display"]
+        assert f"knowledge {kb.version}" in agent["who"]["display"]
     (rg,) = [r for r in resources if r["resourceType"] == "RequestGroup"]
     assert rg["identifier"][0]["value"] == f"sha256:{kb.digest}"
 

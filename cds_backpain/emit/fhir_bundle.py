@@ -244,18 +244,6 @@ def _provenance(
     entities: list[dict[str, Any]] = [
         {"role": "source", "what": {"reference": ref}} for ref in dedupe(c.evidence)
     ]
-    entities.append(  # the knowledge the conclusion was derived from: version and digest
-        {
-            "role": "derivation",
-            "what": {
-                "identifier": {
-                    "system": KNOWLEDGE_DIGEST_SYSTEM,
-                    "value": f"sha256:{knowledge.digest}",
-                },
-                "display": f"cds-backpain knowledge {knowledge.version}",
-            },
-        }
-    )
     policy: list[str] = []
     for item in dedupe(c.provenance):
         if isinstance(item, SourceSpan):
@@ -297,8 +285,12 @@ def _provenance(
                         {"system": PARTICIPANT_TYPE, "code": "assembler", "display": "Assembler"}
                     ]
                 },
-                "who": {
-                    "display": f"cds-backpain {package_version()} (knowledge {knowledge.version})"
+                "who": {  # the assembler: this software with this exact knowledge
+                    "identifier": {
+                        "system": KNOWLEDGE_DIGEST_SYSTEM,
+                        "value": f"sha256:{knowledge.digest}",
+                    },
+                    "display": f"cds-backpain {package_version()} (knowledge {knowledge.version})",
                 },
             }
         ],
