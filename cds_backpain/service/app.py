@@ -130,7 +130,6 @@ async def _call_service(request: Request) -> Response:
     inline = len(raw) <= INLINE_MAX_BYTES and not fetched
     if not fetched:  # all of it came in the body, which parse_json_body checked
         resources = CheckedArray(resources, limits)
-    refuse_costly(resources, rt.config.max_relevant_resources)
     evaluation = await run_evaluation(rt, resources, limits, inline=inline)
     body = respond(evaluation, hook, rt.config)
     records = rt.store.unrecorded(card_records(evaluation, body["cards"], service.id))
@@ -152,6 +151,7 @@ async def run_evaluation(
     rt: Runtime, resources: list[dict[str, Any]], limits: Limits, *, inline: bool
 ) -> Evaluation:
     """Evaluate one call, one evaluation at a time per worker (``rt.evaluations``)."""
+    refuse_costly(resources, rt.config.max_relevant_resources)
     limiter = rt.evaluations
     if inline and limiter.available_tokens >= 1:
         limiter.acquire_nowait()

@@ -79,13 +79,18 @@ class BodySizeLimitMiddleware:
 MAX_RELEVANT_RESOURCES = 1_000
 
 
-def refuse_costly(resources: Sequence[Any], max_relevant: int) -> None:
-    """Raise 413 (``too-costly``) when more than ``max_relevant`` of ``resources`` are
-    relevant to the rules: checked before any is validated, so no worker is held."""
+def refuse_costly(resources: Sequence[Any] | dict[str, Any], max_relevant: int) -> None:
+    """Raise 413 (``too-costly``) when more than ``max_relevant`` of ``resources`` (a list,
+    or a Bundle's entries) are relevant to the rules: checked before any is validated, so
+    no worker is held."""
     from ..ingest.api import relevance_screen
     from ..ingest.unpack import Entry
     from ..kb.loader import load_knowledge
 
+    if isinstance(resources, dict):
+        entries = resources.get("entry")
+        entries = entries if isinstance(entries, list) else []
+        resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
     if len(resources) <= max_relevant:
         return
     screen = relevance_screen(load_knowledge().valuesets)
