@@ -133,6 +133,7 @@ def serve_command(config_file: str | None, forwarded_allow_ips: str | None, **op
 
     from .app import INSECURE_WARNING, load_trust
     from .logs import uvicorn_log_config
+    from .metrics import MULTIPROC_ENV
 
     if not options["cors_origins"]:
         options["cors_origins"] = None
@@ -145,6 +146,14 @@ def serve_command(config_file: str | None, forwarded_allow_ips: str | None, **op
     if config.insecure_dev:
         click.secho(f"WARNING: {INSECURE_WARNING}", fg="red", bold=True, err=True)
     os.environ[CONFIG_ENV] = config.to_env()
+    if config.workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # /metrics sums the workers' values, kept in files here (docs/operations.md)
+        import atexit
+        import shutil
+        import tempfile
+
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="cds-backpain-metrics-")
+        atexit.register(shutil.rmtree, os.environ[MULTIPROC_ENV], True)
     uvicorn.run(
         "cds_backpain.service.app:app_from_env",
         factory=True,
