@@ -20,12 +20,16 @@ if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
 
 from cds_backpain.batch.runner import run_batch  # noqa: E402
 from cds_backpain.batch.spark import (  # noqa: E402
+    RESULT_SCHEMA,
+    KnowledgeMismatchError,
     build_session,
+    check_knowledge,
     evaluate_export,
     summarize_results,
     write_results,
 )
 from cds_backpain.batch.summary import read_records  # noqa: E402
+from cds_backpain.kb.loader import load_knowledge  # noqa: E402
 
 SYNTHEA = Path(__file__).resolve().parent / "data" / "synthea-bulk-10pt"
 NOW = "2026-06-01T12:00:00Z"
@@ -72,6 +76,7 @@ def test_spark_and_local_batch_agree_on_every_patient(spark, inputs, local, tmp_
     assert {k: v for k, v in summarize_results(results).items() if k in keys} == {
         k: summary[k] for k in keys
     }
+    assert check_knowledge(results, load_knowledge()) == summary["knowledge"]
 
     write_results(results, str(tmp_path / "ndjson"), "ndjson")
     lines = [
@@ -86,3 +91,15 @@ def test_spark_and_local_batch_agree_on_every_patient(spark, inputs, local, tmp_
     assert back.count() == 13
     flagged = {r["patient"] for r in back.where("size(conclusions) > 0").collect()}
     assert flagged == LBP_PATIENTS
+
+
+def test_results_from_executors_with_other_knowledge_are_refused(spark):
+    kb = load_knowledge()
+    row = ("p", "ok", None, "none", [], [], "{}")
+    mixed = spark.createDataFrame(
+        [(*row, kb.version, kb.digest), (*row, kb.version, "0" * 64)], RESULT_SCHEMA
+    )
+    with pytest.raises(KnowledgeMismatchError, match=r"other knowledge .* \(1 patients\)"):
+        check_knowledge(mixed, kb)
+    same = spark.createDataFrame([(*row, kb.version, kb.digest)], RESULT_SCHEMA)
+    assert check_knowledge(same, kb) == {"version": kb.version, "digest": kb.digest}
