@@ -86,3 +86,11 @@ def test_help_and_version_still_exit_0(tmp_path: Path):
     assert run(tmp_path, "--version").returncode == 0
     r = run(tmp_path, "evaluate", "--help")
     assert r.returncode == 0 and "--now" in r.stdout
+
+
+def test_examples_use_their_own_instant_unless_now_overrides_it():
+    """What the README says --now changes: the examples are written for their instant."""
+    assert CliRunner().invoke(main, ["examples"]).exit_code == 0
+    r = CliRunner().invoke(main, ["examples", "--now", "2027-01-01"])
+    assert r.exit_code == 1
+    assert "45 of 55 examples as expected" in r.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from service_support import Service, example_resources, hook_request, start_service, stop
+from service_support import example_resources, hook_request
 
 from cds_backpain.service.metrics import reason_slug
 
@@ -89,22 +89,3 @@ def test_prefetch_fallbacks_are_counted_by_key(dev_service, fhir_server):
 def test_reason_labels_stay_bounded():
     assert reason_slug("algorithm 'HS256' not allowed") == "algorithm_not_allowed"
     assert reason_slug("rejected: ExpiredSignatureError") == "rejected_expiredsignatureerror"
-
-
-def test_two_workers_report_the_sum_of_both(tmp_path):
-    proc, url, _log, _db = start_service(tmp_path, ["--insecure-dev", "--workers", "2"], {})
-    try:
-        client = Service(url, tmp_path / "service.log", "")
-        for _ in range(6):
-            assert client.call(
-                PV, hook_request("patient-view", example_resources("09-"))
-            ).is_success
-        for _ in range(3):  # whichever worker answers the scrape, it reports all six
-            after = scrape(client)
-            key = (
-                "cds_backpain_red_flag_conclusions_total",
-                frozenset({"hook": PV, "category": "cauda_equina"}.items()),
-            )
-            assert after[key] == 6
-    finally:
-        stop(proc)
