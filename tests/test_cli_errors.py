@@ -92,5 +92,4 @@ def test_examples_use_their_own_instant_unless_now_overrides_it():
     """What the README says --now changes: the examples are written for their instant."""
     assert CliRunner().invoke(main, ["examples"]).exit_code == 0
     r = CliRunner().invoke(main, ["examples", "--now", "2027-01-01"])
-    assert r.exit_code == 1
-    assert "45 of 55 examples as expected" in r.stdout
+    assert r.exit_code == 1 and "FAIL" in r.stdout
