@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from batch_support import write_medication_export
+from batch_support import local_batch, spark_inputs
 
 pytestmark = pytest.mark.spark
 
@@ -18,7 +18,6 @@ pytest.importorskip(
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Spark needs Java 17+: no java on PATH and no JAVA_HOME", allow_module_level=True)
 
-from cds_backpain.batch.runner import run_batch  # noqa: E402
 from cds_backpain.batch.spark import (  # noqa: E402
     RESULT_SCHEMA,
     KnowledgeMismatchError,
@@ -28,10 +27,8 @@ from cds_backpain.batch.spark import (  # noqa: E402
     summarize_results,
     write_results,
 )
-from cds_backpain.batch.summary import read_records  # noqa: E402
 from cds_backpain.kb.loader import load_knowledge  # noqa: E402
 
-SYNTHEA = Path(__file__).resolve().parent / "data" / "synthea-bulk-10pt"
 NOW = "2026-06-01T12:00:00Z"
 LBP_PATIENTS = {
     "Patient/ca15b832-01e4-41dd-6a52-97bd3e5510cb",
@@ -49,17 +46,12 @@ def spark():
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The Synthea export plus a Medication file joined by reference."""
-    if not SYNTHEA.is_dir():
-        pytest.skip(f"no Synthea export at {SYNTHEA}")
-    return [str(SYNTHEA), str(write_medication_export(tmp_path_factory.mktemp("extra")))]
+    return spark_inputs(tmp_path_factory.mktemp("extra"))
 
 
 @pytest.fixture(scope="module")
 def local(inputs, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], dict]:
-    out = tmp_path_factory.mktemp("local") / "out"
-    report = run_batch(inputs, out, now=NOW, workers=0, progress=False)
-    return {r["patient"]: r for r in read_records(out / "results.ndjson")}, report.summary
+    return local_batch(inputs, tmp_path_factory.mktemp("local") / "out", NOW)
 
 
 def test_spark_and_local_batch_agree_on_every_patient(spark, inputs, local, tmp_path: Path):

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from batch_support import write_medication_export
+from batch_support import local_batch, spark_inputs
 
 pytestmark = pytest.mark.spark
 
@@ -29,13 +29,10 @@ pyspark = pytest.importorskip(
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Spark needs Java 17+: no java on PATH and no JAVA_HOME", allow_module_level=True)
 
-from cds_backpain.batch.runner import run_batch  # noqa: E402
 from cds_backpain.batch.spark import LAUNCHER  # noqa: E402
-from cds_backpain.batch.summary import read_records  # noqa: E402
 from cds_backpain.kb.loader import load_knowledge  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SYNTHEA = Path(__file__).resolve().parent / "data" / "synthea-bulk-10pt"
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
 NOW = "2026-06-01T12:00:00Z"
 START_TIMEOUT = 180
@@ -129,14 +126,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dic
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    return [str(SYNTHEA), str(write_medication_export(tmp_path_factory.mktemp("extra")))]
+    return spark_inputs(tmp_path_factory.mktemp("extra"))
 
 
 @pytest.fixture(scope="module")
 def local(inputs, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], dict]:
-    out = tmp_path_factory.mktemp("local") / "out"
-    report = run_batch(inputs, out, now=NOW, workers=0, progress=False)
-    return {r["patient"]: r for r in read_records(out / "results.ndjson")}, report.summary
+    return local_batch(inputs, tmp_path_factory.mktemp("local") / "out", NOW)
 
 
 def test_the_launcher_path_is_printed_for_spark_submit():

@@ -36,9 +36,10 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .discovery import SERVICES
+from .logs import StatusRecorder
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -154,17 +155,10 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        sent = StatusRecorder(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, sent)
         finally:
             endpoint, hook = _route(scope.get("path", ""))
-            self.metrics.requests.labels(endpoint, hook, str(status)).inc()
+            self.metrics.requests.labels(endpoint, hook, str(sent.status)).inc()
             self.metrics.duration.labels(endpoint, hook).observe(time.perf_counter() - start)
