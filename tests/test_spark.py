@@ -25,6 +25,7 @@ from cds_backpain.batch.spark import (  # noqa: E402
     check_knowledge,
     evaluate_export,
     summarize_results,
+    tally,
     write_results,
 )
 from cds_backpain.kb.loader import load_knowledge  # noqa: E402
@@ -65,10 +66,11 @@ def test_spark_and_local_batch_agree_on_every_patient(spark, inputs, local, tmp_
     assert "MedicationRequest/mr-ibu" in {e for c in joined["conclusions"] for e in c["evidence"]}
 
     keys = ("patients", "ok", "failed", "by_status", "by_urgency", "by_imaging", "by_category")
-    assert {k: v for k, v in summarize_results(results).items() if k in keys} == {
+    counts = tally(results)
+    assert {k: v for k, v in summarize_results(results, counts).items() if k in keys} == {
         k: summary[k] for k in keys
     }
-    assert check_knowledge(results, load_knowledge()) == summary["knowledge"]
+    assert check_knowledge(results, load_knowledge(), counts) == summary["knowledge"]
 
     write_results(results, str(tmp_path / "ndjson"), "ndjson")
     lines = [

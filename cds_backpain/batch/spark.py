@@ -209,13 +209,32 @@ def evaluate_export(
     return spark.createDataFrame(rdd, RESULT_SCHEMA)
 
 
-def check_knowledge(results: DataFrame, expected: Knowledge) -> dict[str, str]:
+#: The columns results are tallied by: one small aggregation gives the summary and the
+#: knowledge check (each distinct combination is one row on the driver).
+TALLY_COLUMNS = (
+    "status",
+    "urgency",
+    "imaging",
+    "categories",
+    "knowledge_version",
+    "knowledge_digest",
+)
+
+
+def tally(results: DataFrame) -> list[Any]:
+    """``results`` counted by :data:`TALLY_COLUMNS` (one Spark job)."""
+    return results.groupBy(*TALLY_COLUMNS).count().collect()
+
+
+def check_knowledge(
+    results: DataFrame, expected: Knowledge, counts: list[Any] | None = None
+) -> dict[str, str]:
     """The knowledge stamp of ``results``; KnowledgeMismatchError if any executor loaded
-    other knowledge than ``expected`` (the driver's)."""
-    stamps = {
-        (r["knowledge_version"], r["knowledge_digest"]): r["count"]
-        for r in results.groupBy("knowledge_version", "knowledge_digest").count().collect()
-    }
+    other knowledge than ``expected`` (the driver's). ``counts``: a :func:`tally` of them."""
+    stamps: dict[tuple[str, str], int] = {}
+    for r in tally(results) if counts is None else counts:
+        key = (r["knowledge_version"], r["knowledge_digest"])
+        stamps[key] = stamps.get(key, 0) + r["count"]
     want = (expected.version, expected.digest)
     others = {k: n for k, n in stamps.items() if k != want}
     if others:
@@ -227,38 +246,41 @@ def check_knowledge(results: DataFrame, expected: Knowledge) -> dict[str, str]:
     return {"version": expected.version, "digest": expected.digest}
 
 
-def summarize_results(results: DataFrame) -> dict[str, Any]:
-    """The local batch's summary, computed with Spark aggregations (failures: up to 1000)."""
+def summarize_results(results: DataFrame, counts: list[Any] | None = None) -> dict[str, Any]:
+    """The local batch's summary (failures: up to 1000), from a :func:`tally` of
+    ``results`` and, when some failed, one query for the failures."""
+    from collections import Counter
+
     from pyspark.sql import functions as F
 
     from ..kb.models import IMAGING_ORDER
     from .summary import MAX_LISTED_FAILURES
 
-    status = {r["status"]: r["count"] for r in results.groupBy("status").count().collect()}
-    ok = results.where(F.col("status") == "ok")
-    urgency = {
-        (r["urgency"] or "none"): r["count"] for r in ok.groupBy("urgency").count().collect()
-    }
-    imaging = {
-        (r["imaging"] or "none"): r["count"] for r in ok.groupBy("imaging").count().collect()
-    }
-    category = {
-        r["category"]: r["count"]
-        for r in ok.select(F.explode("categories").alias("category"))
-        .groupBy("category")
-        .count()
-        .collect()
-    }
+    status: Counter[str] = Counter()
+    urgency: Counter[str] = Counter()
+    imaging: Counter[str] = Counter()
+    category: Counter[str] = Counter()
+    for r in tally(results) if counts is None else counts:
+        status[r["status"]] += r["count"]
+        if r["status"] == "ok":
+            urgency[r["urgency"] or "none"] += r["count"]
+            imaging[r["imaging"] or "none"] += r["count"]
+            for c in r["categories"] or ():
+                category[c] += r["count"]
     failures = [
         {
             "patient": r["patient"],
             "status": r["status"],
             "outcome": json.loads(r["record"]).get("outcome"),
         }
-        for r in results.where(F.col("status") != "ok")
-        .orderBy("patient")
-        .limit(MAX_LISTED_FAILURES)
-        .collect()
+        for r in (
+            results.where(F.col("status") != "ok")
+            .orderBy("patient")
+            .limit(MAX_LISTED_FAILURES)
+            .collect()
+            if sum(status.values()) > status.get("ok", 0)
+            else ()
+        )
     ]
     return {
         "patients": sum(status.values()),
@@ -328,9 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             full=args.full,
             partitions=args.partitions,
         ).cache()
-        stamp = check_knowledge(results, kb)  # before anything is written
+        counts = tally(results)
+        stamp = check_knowledge(results, kb, counts)  # before anything is written
         write_results(results, args.out, args.format)
-        summary = summarize_results(results)
+        summary = summarize_results(results, counts)
         summary.update(now=now, knowledge=stamp)
         text = json.dumps(summary, indent=2, ensure_ascii=False)
         if args.summary:
