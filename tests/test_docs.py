@@ -227,7 +227,9 @@ def test_the_qa_guide_coverage_sample_adds_up_to_the_examples():
         r"^(\S+) \| (\d+) \(e\.g\. ([\w-]+)\) \| (\d+) \|", text(ROOT / "docs" / "qa.md"), re.M
     )
     assert sample
-    assert int(sample.group(2)) + int(sample.group(4)) == len(load_examples())
+    assert int(sample.group(2)) + int(sample.group(4)) == len(load_examples()), (
+        "update the sample row in docs/qa.md from 'cds-backpain knowledge coverage'"
+    )
 
 
 def test_the_operations_guide_lists_exactly_the_served_metrics():
