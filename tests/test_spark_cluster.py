@@ -125,13 +125,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dic
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    return spark_inputs(tmp_path_factory.mktemp("extra"))
-
-
-@pytest.fixture(scope="module")
-def local(inputs, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], dict]:
-    return local_batch(inputs, tmp_path_factory.mktemp("local") / "out", NOW)
+def export_and_local(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict, dict]:
+    """The export, and the local batch's records and summary for it (the reference)."""
+    inputs = spark_inputs(tmp_path_factory.mktemp("extra"))
+    return inputs, *local_batch(inputs, tmp_path_factory.mktemp("local") / "out", NOW)
 
 
 def test_the_launcher_path_is_printed_for_spark_submit():
@@ -146,10 +143,10 @@ def test_the_launcher_path_is_printed_for_spark_submit():
 
 
 def test_spark_submit_on_a_standalone_cluster_matches_the_local_batch(
-    cluster, inputs, local, tmp_path: Path
+    cluster, export_and_local, tmp_path: Path
 ):
     url, env = cluster
-    records, summary = local
+    inputs, records, summary = export_and_local
     out, summary_file = tmp_path / "results", tmp_path / "summary.json"
     conf = {
         "spark.driver.host": "127.0.0.1",
