@@ -49,6 +49,7 @@ from .fhir_api import fhir_routes
 from .hooks import HookRequest, body_limits, parse_hook_request, parse_json_body
 from .limits import BodySizeLimitMiddleware, refuse_costly
 from .logs import AccessLogMiddleware, configure_logging
+from .metrics import Metrics, MetricsMiddleware, metrics_of
 from .openapi import openapi_document
 from .prefetch import FhirFetcher, gather
 
@@ -136,6 +137,9 @@ async def _call_service(request: Request) -> Response:
     if records:
         await run_in_threadpool(rt.store.record_cards, records)
     fields.update(cards=len(body["cards"]), system_actions=len(body.get("systemActions", ())))
+    if metrics := metrics_of(request.scope):
+        red = (c.category for c in evaluation.red_flags)
+        metrics.hook_call(service.id, body["cards"], red, gathered.origin)
     return JSONBody(body)
 
 
@@ -257,6 +261,8 @@ async def feedback(request: Request) -> Response:
     )
     items = validate_feedback(document)
     stored, duplicates = await run_in_threadpool(rt.store.store, service.id, items)
+    if metrics := metrics_of(request.scope):
+        metrics.feedback_items(service.id, items)
     _log_fields(request.scope).update(stored=stored, duplicates=duplicates)
     return JSONBody({"stored": stored, "duplicates": duplicates})
 
@@ -309,6 +315,8 @@ class JwtAuthMiddleware:
                 headers.get("authorization"), self.audience(scope)
             )
         except AuthError as exc:
+            if metrics := metrics_of(scope):
+                metrics.auth_failure(exc.reason)
             log.info(
                 "authentication failed",
                 extra={
@@ -393,15 +401,16 @@ def create_app(config: ServiceConfig) -> Starlette:
             await http.aclose()
             engine.dispose()
 
-    middleware = [Middleware(AccessLogMiddleware)]
+    metrics = Metrics()
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics), Middleware(AccessLogMiddleware)]
     if config.cors_origins:
         middleware.append(Middleware(CdsCorsMiddleware, origins=config.cors_origins))
     middleware += [
         Middleware(JwtAuthMiddleware, public_url=config.public_url, required=trust is not None),
         Middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes),
     ]
-    return Starlette(
-        routes=routes(config),
+    app = Starlette(
+        routes=[*routes(config), Route("/metrics", metrics.endpoint, methods=["GET"])],
         middleware=middleware,
         exception_handlers={
             ServiceError: service_error_handler,
@@ -410,6 +419,8 @@ def create_app(config: ServiceConfig) -> Starlette:
         },
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    return app
 
 
 #: A synthetic patient evaluated once at start-up (one resource of each type the
