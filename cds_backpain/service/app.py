@@ -51,9 +51,11 @@ from .errors import (
     service_error_handler,
 )
 from .feedback import CardRecord, FeedbackStore, validate_feedback
+from .fhir_api import fhir_routes
 from .hooks import HookRequest, body_limits, parse_hook_request, parse_json_body
-from .limits import BodySizeLimitMiddleware
+from .limits import BodySizeLimitMiddleware, refuse_costly
 from .logs import AccessLogMiddleware, configure_logging
+from .metrics import Metrics, MetricsMiddleware, metrics_of
 from .openapi import openapi_document
 from .prefetch import FhirFetcher, gather
 
@@ -141,6 +143,9 @@ async def _call_service(request: Request) -> Response:
     if records:
         await run_in_threadpool(rt.store.record_cards, records)
     fields.update(cards=len(body["cards"]), system_actions=len(body.get("systemActions", ())))
+    if metrics := metrics_of(request.scope):
+        red = (c.category for c in evaluation.red_flags)
+        metrics.hook_call(service.id, body["cards"], red, gathered.origin)
     return JSONBody(body)
 
 
@@ -156,6 +161,7 @@ async def run_evaluation(
     rt: Runtime, resources: list[dict[str, Any]], limits: Limits, *, inline: bool
 ) -> Evaluation:
     """Evaluate one call, one evaluation at a time per worker (``rt.evaluations``)."""
+    refuse_costly(resources, rt.config.max_relevant_resources)
     limiter = rt.evaluations
     if inline and limiter.available_tokens >= 1:
         limiter.acquire_nowait()
@@ -261,6 +267,8 @@ async def feedback(request: Request) -> Response:
     )
     items = validate_feedback(document)
     stored, duplicates = await run_in_threadpool(rt.store.store, service.id, items)
+    if metrics := metrics_of(request.scope):
+        metrics.feedback_items(service.id, items)
     _log_fields(request.scope).update(stored=stored, duplicates=duplicates)
     return JSONBody({"stored": stored, "duplicates": duplicates})
 
@@ -277,9 +285,10 @@ async def health(request: Request) -> Response:
 
 
 class JwtAuthMiddleware:
-    """Requires a trusted client's JWT on every ``/cds-services`` endpoint (401 otherwise)."""
+    """Requires a trusted client's JWT on every ``/cds-services`` and ``/fhir`` endpoint
+    (401 otherwise)."""
 
-    PROTECTED = "/cds-services"
+    PROTECTED = ("/cds-services", "/fhir")
 
     def __init__(self, app: ASGIApp, public_url: str | None, required: bool):
         self.app = app
@@ -293,8 +302,8 @@ class JwtAuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        protected = scope["type"] == "http" and (
-            path == self.PROTECTED or path.startswith(self.PROTECTED + "/")
+        protected = scope["type"] == "http" and any(
+            path == p or path.startswith(p + "/") for p in self.PROTECTED
         )
         runtime: Runtime | None = (
             getattr(scope.get("app").state, "runtime", None) if scope.get("app") else None
@@ -312,6 +321,8 @@ class JwtAuthMiddleware:
                 headers.get("authorization"), self.audience(scope)
             )
         except AuthError as exc:
+            if metrics := metrics_of(scope):
+                metrics.auth_failure(exc.reason)
             log.info(
                 "authentication failed",
                 extra={
@@ -340,6 +351,7 @@ def routes(config: ServiceConfig) -> list[BaseRoute]:
         Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
+        *fhir_routes(),
     ]
     if config.demo_enabled:
         out.extend(demo_routes())
@@ -395,15 +407,16 @@ def create_app(config: ServiceConfig) -> Starlette:
             await http.aclose()
             engine.dispose()
 
-    middleware = [Middleware(AccessLogMiddleware)]
+    metrics = Metrics()
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics), Middleware(AccessLogMiddleware)]
     if config.cors_origins:
         middleware.append(Middleware(CdsCorsMiddleware, origins=config.cors_origins))
     middleware += [
         Middleware(JwtAuthMiddleware, public_url=config.public_url, required=trust is not None),
         Middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes),
     ]
-    return Starlette(
-        routes=routes(config),
+    app = Starlette(
+        routes=[*routes(config), Route("/metrics", metrics.endpoint, methods=["GET"])],
         middleware=middleware,
         exception_handlers={
             ServiceError: service_error_handler,
@@ -412,6 +425,8 @@ def create_app(config: ServiceConfig) -> Starlette:
         },
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    return app
 
 
 #: A synthetic patient evaluated once at start-up (one resource of each type the

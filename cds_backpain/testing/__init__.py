@@ -12,7 +12,20 @@ invariants every evaluation must satisfy.
 
 Guide: docs/qa.md. Strategies draw codes from ``knowledge/valuesets`` and rules from
 ``knowledge/rules`` (loaded on first draw, or pass ``knowledge=``).
+
+Needs the ``qa`` extra (``pip install 'cds-backpain[qa]'``, which brings hypothesis).
 """
+
+try:
+    import hypothesis  # noqa: F401 - the whole kit is built on it
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess test
+    if exc.name != "hypothesis":
+        raise
+    raise ModuleNotFoundError(
+        "cds_backpain.testing needs hypothesis: install the QA extra with "
+        "pip install 'cds-backpain[qa]' (or '.[qa]' from a checkout)",
+        name=exc.name,
+    ) from None
 
 from ._cases import (
     RuleCase,
@@ -24,6 +37,7 @@ from ._cases import (
     rule_cases,
 )
 from .builders import EXAMPLE_NOW
+from .shapes import REWRITES, Reshaped, reshaped
 from .strategies import (
     NEGATION_FORMS,
     clinical_resources,
@@ -43,6 +57,8 @@ from .strategies import (
 __all__ = [
     "EXAMPLE_NOW",
     "NEGATION_FORMS",
+    "REWRITES",
+    "Reshaped",
     "RuleCase",
     "category_bundles",
     "clinical_resources",
@@ -61,6 +77,7 @@ __all__ = [
     "red_flag_bundles",
     "red_flag_cases",
     "red_flag_rules",
+    "reshaped",
     "rule_cases",
     "unrelated_resources",
 ]
