@@ -64,10 +64,11 @@ SIGNED_OFF: dict[str, tuple[float, str]] = {
     "trauma_recent_days": (28, "from"),  # "fewer than this many days before"
     "paediatric_young_age": (10, "from"),  # "a child younger than this"
     "self_care_min_age": (10, "from"),  # "shown only from this age"
+    "steroid_exposure_window_days": (365, "after"),  # "ended at most this many days ago"
 }
 
-#: The step of a probe, per tested attribute: whole years and days, tenths of a measure.
-STEP = {"age": 1, "days": 1, "value": 0.1}
+#: The step of a probe, per tested attribute: tenths of a measure, else whole years or days.
+STEP: dict[str, float] = {"value": 0.1}
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def _witness_value(pattern: CPattern, attribute: str) -> object:
             return t.value
         if t.op == "in":
             return t.value[0]  # type: ignore[index]
-    step = STEP[attribute]
+    step = STEP.get(attribute, 1)
     low = max(
         (t.value + (step if t.op == "gt" else 0) for t in tests if t.op in ("gt", "ge")),
         default=None,
@@ -199,7 +200,7 @@ def test_rule_fires_exactly_on_its_side_of_the_parameter(probe: Probe):
         f"{probe.rule.id} compares {test.attribute} with {probe.parameter} = {test.value}; "
         f"the signed-off value is {threshold}"
     )
-    step = STEP[test.attribute]
+    step = STEP.get(test.attribute, 1)
     others = [t for t in pattern.tests if t.attribute == test.attribute and t is not test]
     checked = 0
     for v in (threshold - step, threshold, threshold + step):
