@@ -24,8 +24,10 @@ LAYERS: list[set[str]] = [
     {"ingest", "resolve", "emit"},
     {"pipeline"},
     {"(api)"},  # cds_backpain/__init__.py: the public names
-    {"examples"},
-    {"service", "batch", "testing"},
+    {"examples", "output_schema", "cli_options"},
+    {"batch", "testing"},
+    {"publish"},  # knowledge packages, diffs and safety cases (reads batch summaries)
+    {"service"},  # serves the published FHIR package too
     {"cli"},
 ]
 
