@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("cds_backpain.service")
 
 #: The FHIR issue-type code used for each HTTP status we answer with.
 ISSUE_CODE = {
@@ -17,6 +21,7 @@ ISSUE_CODE = {
     403: "forbidden",
     404: "not-found",
     405: "not-supported",
+    408: "timeout",
     412: "incomplete",
     413: "too-costly",
     415: "not-supported",
@@ -111,3 +116,35 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     # Never a stack trace or exception text in the body (checklist 44).
     return outcome_response(500, "internal error while processing the request")
+
+
+class ErrorGuardMiddleware:
+    """The innermost safety net: an exception no handler answered becomes a logged 500
+    (exception type and where, never its message) and is not re-raised, so no request
+    ends in the server's "Exception in ASGI application" traceback."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.error("unhandled error", exc_info=True, extra={"event": "unhandled_error"})
+            if not started:
+                response = outcome_response(500, "internal error while processing the request")
+                try:
+                    await response(scope, receive, send)
+                except OSError:  # the client went away
+                    pass

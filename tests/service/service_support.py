@@ -261,10 +261,21 @@ class Service:
 
 
 def start_service(
-    tmp: Path, args: list[str], config: dict[str, Any], *, scheme: str = "http", verify: Any = True
+    tmp: Path,
+    args: list[str],
+    config: dict[str, Any],
+    *,
+    scheme: str = "http",
+    verify: Any = True,
+    preexec_fn: Any = None,
 ) -> tuple[subprocess.Popen, str, Path, str]:
+    """The service on a free loopback port; production mode gets ``public_url`` set to
+    that address unless the test names one."""
     port = free_port()
-    database = f"sqlite:///{tmp / 'service.sqlite3'}"
+    url = f"{scheme}://127.0.0.1:{port}"
+    if "--insecure-dev" not in args and "--public-url" not in args:
+        config = {"public_url": url, **config}
+    database = config.pop("database_url", None) or f"sqlite:///{tmp / 'service.sqlite3'}"
     cfg = tmp / "service.yaml"
     cfg.write_text(yaml.safe_dump({"database_url": database, "now": EXAMPLES_NOW, **config}))
     log = tmp / "service.log"
@@ -289,7 +300,7 @@ def start_service(
         stderr=subprocess.STDOUT,
         env=env,
         cwd=tmp,
+        preexec_fn=preexec_fn,
     )
-    url = f"{scheme}://127.0.0.1:{port}"
     wait_http(f"{url}/healthz", proc, log, verify=verify)
     return proc, url, log, database
