@@ -28,6 +28,8 @@ HERE = Path(__file__).resolve().parent
 ISS_A = "https://ehr-a.example.org"
 ISS_B = "https://ehr-b.example.org"
 ISS_T = "https://ehr-tenant.example.org"
+#: An issuer bound to one FHIR server base (``/open`` of the test FHIR server).
+ISS_BOUND = "https://ehr-bound.example.org"
 CORS_ORIGIN = "https://ehr.example.org"
 FHIR_TOKEN = "fhir-access-token-5f2b9c0e1d"  # must never appear in the service's log
 MAX_BODY = 300_000
@@ -216,6 +218,9 @@ class FhirServer:
 
     def reset(self) -> None:
         httpx.post(f"{self.url}/__reset")
+
+    def jwks_up(self, up: bool) -> None:
+        httpx.post(f"{self.url}/__jwks?up={int(up)}")
 
     def requests(self) -> list[dict[str, Any]]:
         return httpx.get(f"{self.url}/__requests").json()
