@@ -269,9 +269,7 @@ class KeyStore:
             age = time.monotonic() - fetched_at
             stale = age > self.cache_seconds
             unknown_kid = kid not in keys and age > self.MIN_REFRESH_SECONDS
-            failed_recently = (
-                time.monotonic() - self._failed_at.get(url, -1e9) < self.RETRY_SECONDS
-            )
+            failed_recently = time.monotonic() - self._failed_at.get(url, -1e9) < self.RETRY_SECONDS
             if (stale or unknown_kid) and not failed_recently:
                 fresh = await self._fetch(url)
                 if fresh is None:  # keep the last good keys

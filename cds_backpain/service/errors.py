@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -144,7 +145,5 @@ class ErrorGuardMiddleware:
             log.error("unhandled error", exc_info=True, extra={"event": "unhandled_error"})
             if not started:
                 response = outcome_response(500, "internal error while processing the request")
-                try:
+                with contextlib.suppress(OSError):  # the client went away
                     await response(scope, receive, send)
-                except OSError:  # the client went away
-                    pass

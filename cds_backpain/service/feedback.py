@@ -103,7 +103,9 @@ def validate_feedback(document: Any) -> list[dict[str, Any]]:
             except (ValueError, OverflowError):
                 found.append((f"feedback[{i}].outcomeTimestamp", "not a valid date-time"))
             if len(item["card"]) > MAX_ID:
-                found.append((f"feedback[{i}].card", f"a card uuid has at most {MAX_ID} characters"))
+                found.append(
+                    (f"feedback[{i}].card", f"a card uuid has at most {MAX_ID} characters")
+                )
             for j, s in enumerate(item.get("acceptedSuggestions") or ()):
                 if len(s["id"]) > MAX_ID:
                     found.append(
@@ -266,9 +268,7 @@ class FeedbackStore:
         with database_errors("storing feedback"):
             return self._store(service_id, items, client)
 
-    def _store(
-        self, service_id: str, items: list[dict[str, Any]], client: str
-    ) -> tuple[int, int]:
+    def _store(self, service_id: str, items: list[dict[str, Any]], client: str) -> tuple[int, int]:
         stored = duplicates = 0
         now = datetime.now(UTC)
         for item in items:

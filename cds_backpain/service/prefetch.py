@@ -223,14 +223,14 @@ class FhirFetcher:
         if target is None or not under(target, access.server):
             raise _Unavailable("a request URL leaves fhirServer; not fetched")
         try:
-            async with self._slots.hold(url):
-                async with _deadline(self.timeout, "the FHIR server did not answer in time"):
-                    async with self.client.stream(
-                        "GET", url, headers=self._headers(access.token)
-                    ) as response:
-                        if response.status_code != 200:
-                            return response.status_code, None
-                        data = await self._read(response)
+            async with (
+                self._slots.hold(url),
+                _deadline(self.timeout, "the FHIR server did not answer in time"),
+                self.client.stream("GET", url, headers=self._headers(access.token)) as response,
+            ):
+                if response.status_code != 200:
+                    return response.status_code, None
+                data = await self._read(response)
         except httpx.TimeoutException:
             raise _Unavailable("the FHIR server did not answer in time") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -431,6 +431,7 @@ async def gather(
             raise _Unavailable(
                 f"the FHIR server's answer could not be used ({type(exc).__name__})"
             ) from None
+
     origin: dict[str, str] = {}
     results: dict[str, list[dict[str, Any]] | dict[str, Any] | None] = {}
     failures: dict[str, str] = {}
@@ -558,9 +559,7 @@ def check_one_patient(
     problems = []
     for res in resources:
         other = (
-            res.get("id")
-            if res.get("resourceType") == "Patient"
-            else subject_patient(res, server)
+            res.get("id") if res.get("resourceType") == "Patient" else subject_patient(res, server)
         )
         if other is not None and other != patient_id:
             rid = clip(f"{res.get('resourceType')}/{res.get('id', '?')}", 80)

@@ -90,6 +90,7 @@ def test_claims_of_the_wrong_json_type_are_401_not_500(service):
     url = service.url + DISCOVERY
     now = int(time.time())
     k = service.keys.ec
+
     def signed(**claims) -> str:
         payload = {"iss": ISS_A, "aud": url, "iat": now, "exp": now + 300, "jti": "j"}
         payload.update(claims)
@@ -117,7 +118,7 @@ def test_claims_of_the_wrong_json_type_are_401_not_500(service):
         + ".AAAA",
         "alg as list": _unsigned({"iss": ISS_A}, {"alg": ["ES384"], "typ": "JWT", "kid": "x"}),
         "exp infinite": jwt.api_jws.PyJWS().encode(
-            b'{"iss":"%s","aud":"%s","iat":1,"exp":1e999,"jti":"x"}' % (ISS_A.encode(), url.encode()),
+            f'{{"iss":"{ISS_A}","aud":"{url}","iat":1,"exp":1e999,"jti":"x"}}'.encode(),
             k.private,
             algorithm="ES384",
             headers={"kid": k.kid, "typ": "JWT"},

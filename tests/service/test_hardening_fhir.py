@@ -102,7 +102,8 @@ def test_a_trickling_server_is_cut_off_by_the_fetch_deadline(hardened, fhir_serv
 def test_one_slow_server_cannot_exhaust_the_pool_for_healthy_ones(
     hardened, fhir_server, slow_server, case
 ):
-    slow = hook_request("patient-view", case, prefetch=None, fhirServer=f"{slow_server.url}/trickle")
+    slow_base = f"{slow_server.url}/trickle"
+    slow = hook_request("patient-view", case, prefetch=None, fhirServer=slow_base)
     honest = hook_request("patient-view", case, prefetch=None, fhirServer=fhir_server.base("open"))
     with ThreadPoolExecutor(16) as pool:
         stuck = [pool.submit(_call, hardened, slow) for _ in range(14)]

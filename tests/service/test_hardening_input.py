@@ -52,10 +52,8 @@ def test_a_lone_surrogate_escape_is_400(service, where):
         text = text[:-1] + f', "fhirServer": "https://fhir.example.org/{lone}"}}'
     else:
         path = FB
-        text = (
-            '{"feedback": [{"card": "c%s", "outcome": "overridden", "outcomeTimestamp": "%s"}]}'
-            % (lone, TS)
-        )
+        item = f'{{"card": "c{lone}", "outcome": "overridden", "outcomeTimestamp": "{TS}"}}'
+        text = f'{{"feedback": [{item}]}}'
     _400(_raw(service, path, text))
     # A correctly paired surrogate escape is text like any other.
     paired = text.replace(lone, "\\ud83d\\ude00")
