@@ -58,6 +58,10 @@ def batch_command(
     Writes one result per patient to OUT/results.ndjson and a summary (patients by
     urgency and category, failures with their OperationOutcome) to OUT/summary.json.
     Re-running with the same --out skips patients already done.
+
+    Exit status: 0 done; 1 the run could not start or stopped (an input file that cannot
+    be read is named); 3 done, but some input lines could not be read (broken lines,
+    truncated files: listed, and the affected patients' records are marked incomplete).
     """
     from .._errors import KnowledgeError
     from .runner import BatchError, run_batch
@@ -82,6 +86,12 @@ def batch_command(
     if report.summary.get("patients", 0) == 0:
         click.echo("no patients found in the input", err=True)
         sys.exit(1)
+    if not report.complete:
+        click.echo(
+            "the input could not be read whole: results marked incomplete (exit status 3)",
+            err=True,
+        )
+        sys.exit(3)
 
 
 @click.command("synth")
