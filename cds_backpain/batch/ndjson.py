@@ -182,7 +182,8 @@ def classify(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None
     """``(resourceType, patient id, parsed or None)`` of one NDJSON line, parsing only if needed.
 
     The fast path reads the type at the start of the line and the patient from the
-    only ``subject``/``patient`` key in it; anything less certain is parsed.
+    only ``subject``/``patient`` key in it, when its brackets pair up; anything less
+    certain is parsed.
     """
     m = _TYPE_AT_START.match(line)
     rtype = m.group(1).decode() if m else None
@@ -190,7 +191,7 @@ def classify(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None
         return rtype, None, None
     if rtype is not None and rtype not in ("Patient", "Medication"):
         ref = _SUBJECT_REF.search(line)
-        if ref is not None and len(_SUBJECT_KEY.findall(line)) == 1:
+        if ref is not None and len(_SUBJECT_KEY.findall(line)) == 1 and _balanced(line):
             return rtype, ref.group(1).decode(), None
     try:
         parsed = json.loads(line)
@@ -202,6 +203,16 @@ def classify(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None
     if rtype not in RELEVANT_TYPES:
         return rtype, None, parsed
     return rtype, resource_patient(parsed), parsed
+
+
+def _balanced(line: bytes) -> bool:
+    """Whether a line ends like a JSON object and its brackets pair up: a line cut short
+    fails this (it lost its closing brackets) and is parsed, so it is found broken."""
+    return (
+        line.endswith(b"}")
+        and line.count(b"{") == line.count(b"}")
+        and line.count(b"[") == line.count(b"]")
+    )
 
 
 @dataclass
@@ -251,7 +262,6 @@ class ReadStats:
             "patients": self.patients,
             "medications": self.medications,
         }
-
 
     @property
     def complete(self) -> bool:

@@ -105,7 +105,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary.get("incomplete"):
         lines.append(
             f"INCOMPLETE: {summary['incomplete']} patients' results rest on input that could "
-            "not be read whole (\"incomplete\" in their records)"
+            'not be read whole ("incomplete" in their records)'
         )
     return "\n".join(lines)
 
