@@ -144,7 +144,7 @@ def test_clinical_resources_in_draft_orders_are_refused(service):
     calm = example_resources("02-")
     pid = next(r["id"] for r in calm if r["resourceType"] == "Patient")
     smuggled = [
-        {**r, "subject": {"reference": f"Patient/{pid}"}}
+        {**r, "id": f"smuggled-{r['id']}", "subject": {"reference": f"Patient/{pid}"}}
         for r in red_flags
         if r["resourceType"] == "Condition"
     ]
