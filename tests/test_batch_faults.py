@@ -270,3 +270,11 @@ def test_a_file_without_read_permission_is_named(population: Path, tmp_path: Pat
     finally:
         locked.chmod(0o644)
     assert r.exit_code == 1 and "Condition.000.ndjson: permission denied" in r.output
+
+
+def test_a_damaged_run_record_is_named_not_a_traceback(population: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "run.json").write_text('{"now": ')
+    r = _batch(str(population), "--out", str(out), "--workers", "0")
+    assert r.exit_code == 1 and "run.json is not a batch's run record" in r.output, r.output

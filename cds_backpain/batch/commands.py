@@ -80,6 +80,9 @@ def batch_command(
         )
     except (BatchError, KnowledgeError) as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the output cannot be written (disk full, permissions)
+        where = exc.filename or out
+        raise click.ClickException(f"{where}: {exc.strerror or exc}") from None
     except ValueError as exc:  # a malformed --now
         raise click.BadParameter(str(exc), param_hint="--now") from None
     click.echo(report.text())

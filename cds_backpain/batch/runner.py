@@ -293,7 +293,14 @@ def _prepare_out(
     run_path = out / RUN
     stamp = {"version": kb.version, "digest": kb.digest}
     if run_path.exists():
-        prior = json.loads(run_path.read_text())
+        try:
+            prior = json.loads(run_path.read_text())
+            if not isinstance(prior, dict) or not isinstance(prior.get("now"), str):
+                raise ValueError("no evaluation instant")
+        except (OSError, ValueError):
+            raise BatchError(
+                f"{run_path} is not a batch's run record: use another --out directory"
+            ) from None
         if now is not None and _iso(parse_now(now)) != prior["now"]:
             raise BatchError(
                 f"{out} holds results evaluated at {prior['now']}, not {now}: "

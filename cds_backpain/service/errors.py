@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -141,6 +141,8 @@ class ErrorGuardMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:  # the client went away mid-body: nobody to answer
+            log.info("client disconnected", extra={"event": "client_disconnected"})
         except Exception:
             log.error("unhandled error", exc_info=True, extra={"event": "unhandled_error"})
             if not started:

@@ -34,6 +34,8 @@ from .schema import problems
 
 #: Longest card or suggestion uuid accepted (the columns are String(64)).
 MAX_ID = 64
+#: Most feedback items in one request (a clinician's session sends a handful).
+MAX_ITEMS = 1000
 
 issued_cards = Table(
     "issued_cards",
@@ -96,6 +98,8 @@ def client_key(iss: str | None, tenant: str | None = None) -> str:
 def validate_feedback(document: Any) -> list[dict[str, Any]]:
     """The feedback items of a body, or 400 naming what is malformed."""
     found = problems("FeedbackRequest", document)
+    if not found and len(document["feedback"]) > MAX_ITEMS:
+        found.append(("feedback", f"at most {MAX_ITEMS} feedback items per request"))
     if not found:
         for i, item in enumerate(document["feedback"]):
             try:

@@ -226,3 +226,12 @@ def test_unknown_suggestion_ids_are_refused(service, issued):
     _400(service.post(FB, {"feedback": [item]}))
     unknown_card = {**item, "card": "not-a-card-of-ours"}
     _400(service.post(FB, {"feedback": [unknown_card]}))
+
+
+def test_too_many_feedback_items_are_400_not_a_database_error(service):
+    items = [
+        {"card": f"card-{i}", "outcome": "overridden", "outcomeTimestamp": TS} for i in range(1001)
+    ]
+    r = service.post(FB, {"feedback": items})
+    _400(r)
+    assert "at most 1000" in r.text
