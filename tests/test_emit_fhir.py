@@ -43,7 +43,11 @@ def make_knowledge(version: str = "2026.06-test", digest: str = "d" * 64) -> Kno
 def span_of(kb: Knowledge, index: int, start: int, length: int) -> SourceSpan:
     name = sorted(kb.sources)[index]
     quote = kb.texts[name][start : start + length]
-    got = resolve_quote(SourceQuote(source=name, quote=quote), kb.sources[name], kb.texts[name])
+    got = resolve_quote(
+        SourceQuote(source=name, quote=quote, supports=("advice",)),
+        kb.sources[name],
+        kb.texts[name],
+    )
     assert isinstance(got, SourceSpan), got
     return got
 

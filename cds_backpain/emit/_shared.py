@@ -27,6 +27,16 @@ CATEGORY_SYSTEM = f"{BASE}/CodeSystem/conclusion-category"
 OVERRIDE_REASONS_SYSTEM = f"{BASE}/CodeSystem/override-reasons"
 KNOWLEDGE_DIGEST_SYSTEM = f"{BASE}/knowledge-digest"
 SOURCE_SPAN_SYSTEM = f"{BASE}/source-span"
+#: Extension (valueCode, repeated) saying what a cited passage or guideline is evidence for:
+#: advice, urgency, imaging or background (knowledge ``supports``).
+SUPPORTS_EXTENSION = f"{BASE}/StructureDefinition/provenance-supports"
+#: Identifier system of the guideline statements (codes are knowledge/guidelines.yaml ids).
+GUIDELINE_SYSTEM = f"{BASE}/guideline"
+
+
+def supports_extensions(supports: Sequence[str]) -> list[dict[str, str]]:
+    """One :data:`SUPPORTS_EXTENSION` per value of ``supports``."""
+    return [{"url": SUPPORTS_EXTENSION, "valueCode": s} for s in supports]
 
 
 def validating() -> bool:

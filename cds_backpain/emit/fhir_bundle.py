@@ -4,9 +4,14 @@
   guideline citations and source passages as ``documentation``), emitted even when
   nothing was concluded so that the knowledge version and digest always travel;
 * one ``DetectedIssue`` per red-flag conclusion, implicating the evidence resources;
-* one ``Provenance`` per conclusion: the input resources it rests on (role ``source``)
-  and the exact source passages (role ``quotation``, identified as
-  ``<file>#char=<start>,<end>;sha256=<hex>``), guideline URLs as ``policy``.
+* one ``Provenance`` per conclusion: the input resources it rests on (role ``source``),
+  the exact source passages (role ``quotation``, identified as
+  ``<file>#char=<start>,<end>;sha256=<hex>``) and the paraphrased guideline statements
+  (role ``derivation``, identified by guideline id), guideline URLs as ``policy``.
+
+Every cited passage and guideline (``documentation`` and ``entity``) carries the
+``provenance-supports`` extension: what it is evidence for (advice, urgency, imaging,
+background).
 
 Every resource is validated with the fhir.resources R4B models; ids and fullUrls are
 uuid5, so identical inputs give an identical Bundle.
@@ -26,6 +31,7 @@ from fhir.resources.R4B.bundle import Bundle
 from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan, urgency_rank
 from ._shared import (
     CATEGORY_SYSTEM,
+    GUIDELINE_SYSTEM,
     KNOWLEDGE_DIGEST_SYSTEM,
     SOURCE_SPAN_SYSTEM,
     category_words,
@@ -35,6 +41,7 @@ from ._shared import (
     package_version,
     prune,
     stable_uuid,
+    supports_extensions,
     validating,
 )
 from .markdown import normalize_text, truncate
@@ -169,6 +176,7 @@ def _action(c: Conclusion, knowledge: Knowledge) -> dict[str, Any]:
         if isinstance(item, GuidelineCitation):
             docs.append(
                 {
+                    "extension": supports_extensions(item.supports),
                     "type": "citation",
                     "label": item.guideline,
                     "display": item.statement,
@@ -180,6 +188,7 @@ def _action(c: Conclusion, knowledge: Knowledge) -> dict[str, Any]:
             doc = knowledge.sources.get(item.source)
             docs.append(
                 {
+                    "extension": supports_extensions(item.supports),
                     "type": "justification",
                     "label": f"{item.source}#{item.start}-{item.end}",
                     "display": truncate(normalize_text(item.quote), QUOTE_CHARS),
@@ -240,6 +249,7 @@ def _provenance(
         if isinstance(item, SourceSpan):
             entities.append(
                 {
+                    "extension": supports_extensions(item.supports),
                     "role": "quotation",
                     "what": {
                         "identifier": {
@@ -252,6 +262,16 @@ def _provenance(
             )
         elif isinstance(item, GuidelineCitation):
             policy.append(item.url)
+            entities.append(
+                {
+                    "extension": supports_extensions(item.supports),
+                    "role": "derivation",
+                    "what": {
+                        "identifier": {"system": GUIDELINE_SYSTEM, "value": item.guideline},
+                        "display": truncate(normalize_text(item.citation), QUOTE_CHARS),
+                    },
+                }
+            )
     return {
         "resourceType": "Provenance",
         "id": prov_id,
