@@ -119,8 +119,26 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return outcome_response(500, "internal error while processing the request")
 
 
+class TrackedSend:
+    """An ASGI ``send`` that remembers the response status once it has started."""
+
+    def __init__(self, send: Send):
+        self.send = send
+        self.status: int | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.status is not None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class ErrorGuardMiddleware:
-    """The innermost safety net: an exception no handler answered becomes a logged 500
+    """The safety net around every route and middleware of the service (inside only
+    Starlette's own): an exception no handler answered becomes a logged 500
     (exception type and where, never its message) and is not re-raised, so no request
     ends in the server's "Exception in ASGI application" traceback."""
 
@@ -131,21 +149,14 @@ class ErrorGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except ClientDisconnect:  # the client went away mid-body: nobody to answer
             log.info("client disconnected", extra={"event": "client_disconnected"})
         except Exception:
             log.error("unhandled error", exc_info=True, extra={"event": "unhandled_error"})
-            if not started:
+            if not tracked.started:
                 response = outcome_response(500, "internal error while processing the request")
                 with contextlib.suppress(OSError):  # the client went away
                     await response(scope, receive, send)

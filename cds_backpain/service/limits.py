@@ -14,7 +14,7 @@ import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ServiceError, outcome_response
+from .errors import ServiceError, TrackedSend, outcome_response
 
 
 class BodyTooLarge(Exception):
@@ -52,7 +52,6 @@ class BodySizeLimitMiddleware:
                 return
 
         received = 0
-        started = False
         complete = False
         deadline = time.monotonic() + self.timeout
 
@@ -72,22 +71,17 @@ class BodySizeLimitMiddleware:
                 complete = not message.get("more_body", False)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except BodyTooLarge:
-            if started:
+            if tracked.started:
                 raise
             await self._refuse(413, f"request body larger than {self.max_bytes} bytes", scope)(
                 scope, receive, send
             )
         except BodyTooSlow:
-            if started:
+            if tracked.started:
                 raise
             await self._refuse(
                 408, f"the request body did not arrive within {self.timeout:g} s", scope

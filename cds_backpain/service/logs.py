@@ -16,7 +16,9 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .errors import TrackedSend
 
 log = logging.getLogger("cds_backpain.service.access")
 
@@ -132,19 +134,12 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
         scope.setdefault("state", {})
         fields: dict[str, Any] = {}
         scope["state"]["log"] = fields
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, tracked)
         finally:
             log.info(
                 "request",
@@ -152,7 +147,7 @@ class AccessLogMiddleware:
                     "event": "request",
                     "method": scope["method"],
                     "path": scope["path"],
-                    "status": status,
+                    "status": tracked.status or 500,
                     "ms": round((time.perf_counter() - start) * 1000, 1),
                     **fields,
                 },

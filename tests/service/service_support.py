@@ -35,6 +35,30 @@ FHIR_TOKEN = "fhir-access-token-5f2b9c0e1d"  # must never appear in the service'
 MAX_BODY = 300_000
 
 
+def serve_command(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``serve`` with ``args`` on port 1, for start-up checks (it should refuse to start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cds_backpain.service", "serve", "--port", "1", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ["PYTHONPATH"]},
+    )
+
+
+def fhir_authorization(token: str = FHIR_TOKEN) -> dict[str, Any]:
+    """``fhirAuthorization`` as a CDS client sends it."""
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds-backpain",
+        "patient": "x",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

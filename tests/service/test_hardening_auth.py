@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import time
 
 import httpx
 import jwt
-from service_support import ISS_A, ISS_B, make_token
+from service_support import ISS_A, ISS_B, make_token, serve_command
 
 DISCOVERY = "/cds-services"
-
-
-def _serve(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cds_backpain.service", "serve", "--port", "1", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ["PYTHONPATH"]},
-    )
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -33,7 +20,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def test_production_refuses_to_start_without_a_public_url(trust_file):
-    out = _serve("--trust", str(trust_file))
+    out = serve_command("--trust", str(trust_file))
     assert out.returncode == 2
     assert "--public-url" in out.stderr and "Traceback" not in out.stderr
 

@@ -7,12 +7,17 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
-import sys
 
 import pytest
 from conformance import check_outcome
-from service_support import Service, example_resources, hook_request, start_service, stop
+from service_support import (
+    Service,
+    example_resources,
+    hook_request,
+    serve_command,
+    start_service,
+    stop,
+)
 
 from cds_backpain.service.db import open_database
 
@@ -71,22 +76,11 @@ def test_a_full_disk_is_503_with_the_database_message_logged(full_disk_service):
     assert "Exception in ASGI application" not in svc.log.read_text()
 
 
-def _serve(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cds_backpain.service", "serve", "--port", "1", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ["PYTHONPATH"]},
-    )
-
-
 def test_a_read_only_database_is_reported_at_start_up(tmp_path):
     path = tmp_path / "feedback.sqlite3"
     open_database(f"sqlite:///{path}").dispose()
     url = f"sqlite:///file:{path}?mode=ro&uri=true"
-    out = _serve("--insecure-dev", "--database", url, cwd=tmp_path)
+    out = serve_command("--insecure-dev", "--database", url, cwd=tmp_path)
     assert out.returncode == 2, out.stderr
     assert "cannot be written" in out.stderr and "readonly" in out.stderr
     assert "Traceback" not in out.stderr
@@ -98,7 +92,9 @@ def test_a_read_only_database_directory_is_reported_at_start_up(tmp_path):
     ro.mkdir()
     ro.chmod(0o555)
     try:
-        out = _serve("--insecure-dev", "--database", f"sqlite:///{ro / 'x.sqlite3'}", cwd=tmp_path)
+        out = serve_command(
+            "--insecure-dev", "--database", f"sqlite:///{ro / 'x.sqlite3'}", cwd=tmp_path
+        )
     finally:
         ro.chmod(0o755)
     assert out.returncode == 2 and str(ro) in out.stderr, out.stderr

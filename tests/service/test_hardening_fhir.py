@@ -5,26 +5,28 @@ cannot starve calls to a healthy one. Development mode refuses cross-site reques
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from conformance import check_outcome
-from service_support import FHIR_TOKEN, ISS_BOUND, example_resources, hook_request, make_token
+from service_support import (
+    FHIR_TOKEN,
+    ISS_BOUND,
+    example_resources,
+    fhir_authorization,
+    hook_request,
+    make_token,
+    serve_command,
+)
 
 PV = "lbp-patient-view"
 PATH = f"/cds-services/{PV}"
 
 
-def auth(token: str = FHIR_TOKEN) -> dict:
-    return {
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "cds-backpain",
-    }
+auth = fhir_authorization
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +158,6 @@ def test_dev_mode_refuses_a_cross_site_simple_post(dev_service, fhir_server, cas
     service fetch anything nor stores feedback."""
     fhir_server.reset()
     body = hook_request("patient-view", case, prefetch=None, fhirServer=fhir_server.base("open"))
-    import json
-
     raw = json.dumps(body).encode()
     simple = dev_service.client.post(
         dev_service.url + PATH,
@@ -194,25 +194,5 @@ def test_dev_mode_answers_loopback_host_names_only(dev_service):
 
 
 def test_dev_mode_refuses_to_bind_beyond_loopback():
-    import os
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cds_backpain.service",
-            "serve",
-            "--insecure-dev",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ["PYTHONPATH"]},
-    )
+    out = serve_command("--insecure-dev", "--host", "0.0.0.0")
     assert out.returncode == 2 and "loopback" in out.stderr

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 from conformance import check_outcome
-from service_support import ISS_T, example_resources, hook_request, make_token
+from service_support import ISS_T, example_resources, hook_request, make_token, patient_id
 
 PV = "lbp-patient-view"
 SIGN = "lbp-imaging-order-sign"
@@ -117,7 +117,7 @@ def test_a_trickled_body_is_408(hardened):
 
 def test_another_servers_patient_with_the_same_id_is_not_this_patient(service):
     resources = example_resources("09-")
-    pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+    pid = patient_id(resources)
     body = hook_request("patient-view", resources)
     entry = body["prefetch"]["conditions"]["entry"][0]["resource"]
     entry["subject"] = {"reference": f"https://other-server.example.org/fhir/Patient/{pid}"}
@@ -128,7 +128,7 @@ def test_another_servers_patient_with_the_same_id_is_not_this_patient(service):
 
 def test_an_absolute_reference_on_the_calls_fhir_server_is_this_patient(service, fhir_server):
     resources = example_resources("09-")
-    pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+    pid = patient_id(resources)
     reference = service.call(PV, hook_request("patient-view", resources)).json()["cards"]
     base = fhir_server.base("open")
     body = hook_request("patient-view", resources, fhirServer=base)
@@ -142,7 +142,7 @@ def test_an_absolute_reference_on_the_calls_fhir_server_is_this_patient(service,
 def test_clinical_resources_in_draft_orders_are_refused(service):
     red_flags = example_resources("09-")  # cauda equina: an emergency if read
     calm = example_resources("02-")
-    pid = next(r["id"] for r in calm if r["resourceType"] == "Patient")
+    pid = patient_id(calm)
     smuggled = [
         {**r, "id": f"smuggled-{r['id']}", "subject": {"reference": f"Patient/{pid}"}}
         for r in red_flags
@@ -156,7 +156,7 @@ def test_clinical_resources_in_draft_orders_are_refused(service):
 
 def test_only_service_requests_of_draft_orders_are_evaluated(service):
     calm = example_resources("02-")
-    pid = next(r["id"] for r in calm if r["resourceType"] == "Patient")
+    pid = patient_id(calm)
     med = {
         "resourceType": "MedicationRequest",
         "id": "draft-med",
