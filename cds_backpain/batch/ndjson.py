@@ -206,13 +206,10 @@ def classify(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None
 
 
 def _balanced(line: bytes) -> bool:
-    """Whether a line ends like a JSON object and its brackets pair up: a line cut short
-    fails this (it lost its closing brackets) and is parsed, so it is found broken."""
-    return (
-        line.endswith(b"}")
-        and line.count(b"{") == line.count(b"}")
-        and line.count(b"[") == line.count(b"]")
-    )
+    """Whether a line ends like a JSON object and its braces pair up: a prefix of an object
+    that ends in ``}`` still lacks the object's own ``}``, so a line cut short fails this
+    (unless strings hold braces that make up for it) and is parsed, so found broken."""
+    return line.endswith(b"}") and line.count(b"{") == line.count(b"}")
 
 
 @dataclass
@@ -504,10 +501,45 @@ def _partition_file(
         with _open(path) as fh:
             for raw in fh:
                 number += 1
-                pending += _partition_line(raw, path, number, outs, k, stats, medications)
+                n = len(raw)
+                stats.bytes += n
+                pending += n
                 if progress is not None and pending >= 1 << 20:
                     progress(pending)
                     pending = 0
+                line = raw.strip()
+                if not line:
+                    continue
+                stats.lines += 1
+                rtype, pid, parsed = classify(line)
+                if parsed is None and raw[-1:] != b"\n" and not _is_json(line):
+                    # The last line, without its newline, does not parse: cut off mid-line.
+                    stats.truncated_files[path.name] = f"line {number} is cut off"
+                    rtype = None
+                if rtype is None:
+                    stats.unreadable += 1
+                    if not _is_json(line):
+                        stats.note_broken(path, number, line)
+                    continue
+                stats.by_type[rtype] += 1
+                if rtype not in RELEVANT_TYPES:
+                    stats.ignored += 1
+                    continue
+                if rtype == "Medication":
+                    parsed = parsed if parsed is not None else json.loads(line)
+                    mid = parsed.get("id")
+                    if isinstance(mid, str):
+                        medications[mid] = line
+                    continue
+                if pid is None:
+                    stats.orphans += 1
+                    continue
+                if rtype == "Patient":
+                    stats.patients += 1
+                if b"\n" in line or b"\r" in line:  # never: NDJSON lines hold no raw newlines
+                    line = json.dumps(json.loads(line), separators=(",", ":")).encode()
+                pid_b = pid.encode()
+                outs[zlib.crc32(pid_b) % k].write(pid_b + b"\t" + line + b"\n")
     except (OSError, EOFError, zlib.error) as exc:
         why = _read_error(exc)
         if number == 0:
@@ -528,77 +560,12 @@ def _read_error(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
 
 
-def _partition_line(
-    raw: bytes,
-    path: Path,
-    number: int,
-    outs: list[IO[bytes]],
-    k: int,
-    stats: ReadStats,
-    medications: dict[str, bytes],
-) -> int:
-    """Route one raw line to its shard (or count it); returns its size in bytes."""
-    n = len(raw)
-    stats.bytes += n
-    line = raw.strip()
-    if not line:
-        return n
-    stats.lines += 1
-    rtype, pid, parsed = classify(line)
-    if parsed is None and not raw.endswith(b"\n"):
-        # The last line of the file, without its newline: whole, or cut off mid-line?
-        try:
-            json.loads(line)
-        except ValueError:
-            stats.truncated_files[path.name] = f"line {number} is cut off"
-            rtype, pid = None, None
-    if rtype is None:
-        stats.unreadable += 1
-        if not _is_json(line):
-            stats.note_broken(path, number, line)
-        return n
-    _route(rtype, pid, parsed, line, outs, k, stats, medications)
-    return n
-
-
 def _is_json(line: bytes) -> bool:
     try:
         json.loads(line)
     except ValueError:
         return False
     return True
-
-
-def _route(
-    rtype: str,
-    pid: str | None,
-    parsed: dict[str, Any] | None,
-    line: bytes,
-    outs: list[IO[bytes]],
-    k: int,
-    stats: ReadStats,
-    medications: dict[str, bytes],
-) -> None:
-    """Count a classified line and write it to its patient's shard."""
-    stats.by_type[rtype] += 1
-    if rtype not in RELEVANT_TYPES:
-        stats.ignored += 1
-        return
-    if rtype == "Medication":
-        parsed = parsed if parsed is not None else json.loads(line)
-        mid = parsed.get("id")
-        if isinstance(mid, str):
-            medications[mid] = line
-        return
-    if pid is None:
-        stats.orphans += 1
-        return
-    if rtype == "Patient":
-        stats.patients += 1
-    if b"\n" in line or b"\r" in line:  # never: NDJSON lines hold no raw newlines
-        line = json.dumps(json.loads(line), separators=(",", ":")).encode()
-    pid_b = pid.encode()
-    outs[zlib.crc32(pid_b) % k].write(pid_b + b"\t" + line + b"\n")
 
 
 def iter_lines(path: Path) -> Iterator[bytes]:
