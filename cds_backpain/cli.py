@@ -198,12 +198,15 @@ def coverage() -> None:
 
 def _register_commands() -> None:
     from .batch.commands import batch_command, synth_command
+    from .publish.commands import COMMANDS as KNOWLEDGE_COMMANDS
     from .service.commands import feedback_command, serve_command
 
     main.add_command(serve_command, "serve")
     main.add_command(feedback_command, "feedback")
     main.add_command(batch_command, "batch")
     main.add_command(synth_command, "synth")
+    for command in KNOWLEDGE_COMMANDS:
+        knowledge.add_command(command)
 
 
 _register_commands()

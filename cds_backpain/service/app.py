@@ -55,6 +55,7 @@ from .errors import (
     service_error_handler,
 )
 from .feedback import CardRecord, FeedbackStore, client_key, validate_feedback
+from .fhir_api import fhir_routes
 from .hooks import HookRequest, body_limits, parse_hook_request, parse_json_body
 from .limits import BodySizeLimitMiddleware
 from .logs import AccessLogMiddleware, configure_logging
@@ -300,9 +301,10 @@ async def health(request: Request) -> Response:
 
 
 class JwtAuthMiddleware:
-    """Requires a trusted client's JWT on every ``/cds-services`` endpoint (401 otherwise)."""
+    """Requires a trusted client's JWT on every ``/cds-services`` and ``/fhir`` endpoint
+    (401 otherwise)."""
 
-    PROTECTED = "/cds-services"
+    PROTECTED = ("/cds-services", "/fhir")
 
     def __init__(self, app: ASGIApp, public_url: str | None, required: bool):
         self.app = app
@@ -317,8 +319,8 @@ class JwtAuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        protected = scope["type"] == "http" and (
-            path == self.PROTECTED or path.startswith(self.PROTECTED + "/")
+        protected = scope["type"] == "http" and any(
+            path == p or path.startswith(p + "/") for p in self.PROTECTED
         )
         runtime: Runtime | None = (
             getattr(scope.get("app").state, "runtime", None) if scope.get("app") else None
@@ -368,6 +370,7 @@ def routes(config: ServiceConfig) -> list[BaseRoute]:
         Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
+        *fhir_routes(),
     ]
     if config.demo_enabled:
         out.extend(demo_routes())
