@@ -57,8 +57,9 @@ from .errors import (
 from .feedback import CardRecord, FeedbackStore, client_key, validate_feedback
 from .fhir_api import fhir_routes
 from .hooks import HookRequest, body_limits, parse_hook_request, parse_json_body
-from .limits import BodySizeLimitMiddleware
+from .limits import BodySizeLimitMiddleware, refuse_costly
 from .logs import AccessLogMiddleware, configure_logging
+from .metrics import Metrics, MetricsMiddleware, metrics_of
 from .openapi import openapi_document
 from .prefetch import FhirFetcher, gather, orders_to_evaluate
 
@@ -163,6 +164,9 @@ async def _call_service(request: Request) -> Response:
     if records:
         await run_in_threadpool(rt.store.record_cards, records, issued_to)
     fields.update(cards=len(body["cards"]), system_actions=len(body.get("systemActions", ())))
+    if metrics := metrics_of(request.scope):
+        red = (c.category for c in evaluation.red_flags)
+        metrics.hook_call(service.id, body["cards"], red, gathered.origin)
     return JSONBody(body)
 
 
@@ -178,6 +182,7 @@ async def run_evaluation(
     rt: Runtime, resources: list[dict[str, Any]], limits: Limits, *, inline: bool
 ) -> Evaluation:
     """Evaluate one call, one evaluation at a time per worker (``rt.evaluations``)."""
+    refuse_costly(resources, rt.config.max_relevant_resources)
     limiter = rt.evaluations
     if inline and limiter.available_tokens >= 1:
         limiter.acquire_nowait()
@@ -285,6 +290,8 @@ async def feedback(request: Request) -> Response:
     stored, duplicates = await run_in_threadpool(
         rt.store.store, service.id, items, _client_key(request.scope)
     )
+    if metrics := metrics_of(request.scope):
+        metrics.feedback_items(service.id, items)
     _log_fields(request.scope).update(stored=stored, duplicates=duplicates)
     return JSONBody({"stored": stored, "duplicates": duplicates})
 
@@ -341,6 +348,8 @@ class JwtAuthMiddleware:
             await exc.response()(scope, receive, send)
             return
         except AuthError as exc:
+            if metrics := metrics_of(scope):
+                metrics.auth_failure(exc.reason)
             log.info(
                 "authentication failed",
                 extra={
@@ -445,7 +454,12 @@ def create_app(config: ServiceConfig) -> Starlette:
             await http.aclose()
             engine.dispose()
 
-    middleware = [Middleware(ErrorGuardMiddleware), Middleware(AccessLogMiddleware)]
+    metrics = Metrics()
+    middleware = [
+        Middleware(ErrorGuardMiddleware),
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(AccessLogMiddleware),
+    ]
     if config.cors_origins:
         middleware.append(Middleware(CdsCorsMiddleware, origins=config.cors_origins))
     middleware += [
@@ -457,8 +471,8 @@ def create_app(config: ServiceConfig) -> Starlette:
             BodySizeLimitMiddleware, max_bytes=config.max_body_bytes, timeout=config.body_timeout
         ),
     ]
-    return Starlette(
-        routes=routes(config),
+    app = Starlette(
+        routes=[*routes(config), Route("/metrics", metrics.endpoint, methods=["GET"])],
         middleware=middleware,
         exception_handlers={
             ServiceError: service_error_handler,
@@ -467,6 +481,8 @@ def create_app(config: ServiceConfig) -> Starlette:
         },
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    return app
 
 
 #: A synthetic patient evaluated once at start-up (one resource of each type the

@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .limits import MAX_RELEVANT_RESOURCES
+
 #: Environment variable carrying the resolved configuration to the workers.
 CONFIG_ENV = "CDS_BACKPAIN_SERVICE_CONFIG"
 #: Environment variable naming the trust file (same as ``--trust``).
@@ -56,6 +58,8 @@ class ServiceConfig(BaseModel):
     max_body_bytes: int = Field(5_000_000, ge=1024)
     #: Seconds a request body may take to arrive in full; slower ones get 408.
     body_timeout: float = Field(30.0, gt=0, le=600)
+    #: Most resources the rules read in one call; more get 413 (see ``limits``).
+    max_relevant_resources: int = Field(MAX_RELEVANT_RESOURCES, ge=1)
     #: SQLAlchemy URL of the feedback store (also holds the JWT replay cache).
     database_url: str = "sqlite:///cds_backpain_service.sqlite3"
     #: FHIR fallback: total deadline of one fetch, body included (seconds), pages and

@@ -119,20 +119,19 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return outcome_response(500, "internal error while processing the request")
 
 
-class TrackedSend:
-    """An ASGI ``send`` that remembers the response status once it has started."""
+class StatusRecorder:
+    """An ASGI ``send`` that passes messages on and remembers the response status
+    (500 until the app starts a response) and whether a response started."""
 
     def __init__(self, send: Send):
         self.send = send
-        self.status: int | None = None
-
-    @property
-    def started(self) -> bool:
-        return self.status is not None
+        self.status = 500
+        self.started = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
+            self.started = True
         await self.send(message)
 
 
@@ -149,7 +148,7 @@ class ErrorGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        tracked = TrackedSend(send)
+        tracked = StatusRecorder(send)
         try:
             await self.app(scope, receive, tracked)
         except ClientDisconnect:  # the client went away mid-body: nobody to answer

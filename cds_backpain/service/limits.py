@@ -1,20 +1,20 @@
 """Request body limits, enforced before parsing: size (413), time to arrive (408), and
-text that is not Unicode (lone surrogate escapes, 400).
-
-All answers carry an OperationOutcome.
+text that is not Unicode (lone surrogate escapes, 400); and the evaluation size limit
+(413). All answers carry an OperationOutcome.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ServiceError, TrackedSend, outcome_response
+from .errors import ServiceError, StatusRecorder, outcome_response
 
 
 class BodyTooLarge(Exception):
@@ -71,7 +71,7 @@ class BodySizeLimitMiddleware:
                 complete = not message.get("more_body", False)
             return message
 
-        tracked = TrackedSend(send)
+        tracked = StatusRecorder(send)
         try:
             await self.app(scope, limited_receive, tracked)
         except BodyTooLarge:
@@ -138,3 +138,44 @@ def _lone_surrogate(value: Any, path: str) -> str | None:
         elif isinstance(item, list):
             stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
     return None
+
+
+# ----------------------------------------------------------------- evaluation size
+
+#: Most resources of one hook call (prefetch, fetched data and draft orders together) that
+#: the rules read, i.e. that are validated in full with their FHIR model. Measured on the
+#: shared 2-core VM (bench/README.md, scaling; tests/service/test_evaluation_limit.py):
+#: 0.2-1 ms each depending on the load, so one evaluation at this bound takes 0.2-1 s.
+#: Resources no value set knows (labs, other problems) are screened for a fraction of that
+#: and bounded only by ``Limits.max_entries`` (5,000).
+MAX_RELEVANT_RESOURCES = 1_000
+
+
+def refuse_costly(resources: Sequence[Any] | dict[str, Any], max_relevant: int) -> None:
+    """Raise 413 (``too-costly``) when more than ``max_relevant`` of ``resources`` (a list,
+    or a Bundle's entries) are relevant to the rules: checked before any is validated, so
+    no worker is held."""
+    from ..ingest.api import relevance_screen
+    from ..ingest.unpack import Entry
+    from ..kb.loader import load_knowledge
+
+    if isinstance(resources, dict):
+        entries = resources.get("entry")
+        entries = entries if isinstance(entries, list) else []
+        resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
+    if len(resources) <= max_relevant:
+        return
+    screen = relevance_screen(load_knowledge().valuesets)
+    relevant = sum(
+        1
+        for r in resources
+        if not isinstance(r, dict)
+        or not isinstance(r.get("resourceType"), str)
+        or screen(Entry(r["resourceType"], r, r["resourceType"]))
+    )
+    if relevant > max_relevant:
+        raise ServiceError.simple(
+            413,
+            f"the call brings {relevant} resources the rules read: exceeds limit "
+            f"max_relevant_resources={max_relevant} (narrow the prefetch, e.g. by date)",
+        )

@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import TrackedSend
+from .errors import StatusRecorder
 
 log = logging.getLogger("cds_backpain.service.access")
 
@@ -137,9 +137,9 @@ class AccessLogMiddleware:
         scope.setdefault("state", {})
         fields: dict[str, Any] = {}
         scope["state"]["log"] = fields
-        tracked = TrackedSend(send)
+        sent = StatusRecorder(send)
         try:
-            await self.app(scope, receive, tracked)
+            await self.app(scope, receive, sent)
         finally:
             log.info(
                 "request",
@@ -147,7 +147,7 @@ class AccessLogMiddleware:
                     "event": "request",
                     "method": scope["method"],
                     "path": scope["path"],
-                    "status": tracked.status or 500,
+                    "status": sent.status,
                     "ms": round((time.perf_counter() - start) * 1000, 1),
                     **fields,
                 },
