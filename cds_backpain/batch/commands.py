@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -100,8 +101,15 @@ def batch_command(
 
 def _check_exports(inputs: tuple[Path, ...]) -> None:
     """Refuse, before any work, an input that is not a Bulk Data export (say what is)."""
-    from .ndjson import find_inputs
+    from .ndjson import InputFileError, find_inputs
 
+    try:
+        _check_export_kinds(inputs, find_inputs)
+    except InputFileError as exc:  # a FIFO, dangling link, ... named *.ndjson
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_export_kinds(inputs: tuple[Path, ...], find_inputs: Any) -> None:
     for path in inputs:
         if path.is_file() and not path.name.endswith((".ndjson", ".ndjson.gz")):
             raise click.BadParameter(
