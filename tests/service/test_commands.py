@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import ssl
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
 
@@ -17,19 +14,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from service_support import ISS_A, example_resources, hook_request, make_token, start_service, stop
+from service_support import (
+    ISS_A,
+    example_resources,
+    hook_request,
+    make_token,
+    start_service,
+    stop,
+)
+from service_support import serve_command as serve
 
 PUBLIC = "https://cds.example.test/lbp"
-
-
-def serve(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cds_backpain.service", "serve", "--port", "1", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ["PYTHONPATH"]},
-    )
 
 
 def test_serve_refuses_to_start_without_a_trust_file():
