@@ -178,5 +178,7 @@ def hardened(
             + [slow_server.url],
         },
     )
-    yield Service(url, log, database, keys)
+    svc = Service(url, log, database, keys)
+    yield svc
+    svc.client.close()
     stop(proc)
