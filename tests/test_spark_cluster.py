@@ -166,7 +166,11 @@ def test_spark_submit_on_a_standalone_cluster_matches_the_local_batch(
     r = subprocess.run(
         cmd, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
     )
-    assert r.returncode == 0, r.stderr[-4000:]
+    # Spark's INFO log buries the error: show the Python traceback or error lines first
+    errors = [
+        ln for ln in r.stderr.splitlines() if "Traceback" in ln or "Error" in ln or "error:" in ln
+    ]
+    assert r.returncode == 0, "\n".join(errors[:40]) + "\n...\n" + r.stderr[-1500:]
 
     parts = sorted(out.glob("part-*"))
     assert parts and all(p.suffix == ".txt" for p in parts)  # what docs/batch.md says
