@@ -42,6 +42,7 @@ PATIENT_TYPES = frozenset(
         "MedicationRequest",
         "MedicationStatement",
         "ServiceRequest",
+        "Procedure",
     }
 )
 RELEVANT_TYPES = PATIENT_TYPES | {"Medication"}

@@ -48,7 +48,9 @@ class ServiceConfig(BaseModel):
     max_token_lifetime: int = Field(3600, ge=1, le=86400)
     #: How long a JWKS fetched from ``jwks_url`` is reused (seconds).
     jwks_cache_seconds: int = Field(300, ge=0)
-    #: Browser origins allowed by CORS (``*`` for any; empty: no CORS headers).
+    #: Browser origins allowed by CORS (``*`` for any; empty: no CORS headers). A list;
+    #: each item may itself be a comma-separated list (``http://localhost:8080,
+    #: http://127.0.0.1:8080``): ``localhost`` and ``127.0.0.1`` are different origins.
     cors_origins: tuple[str, ...] = ()
     #: Largest accepted request body (bytes); larger ones get 413.
     max_body_bytes: int = Field(5_000_000, ge=1024)
@@ -87,6 +89,17 @@ class ServiceConfig(BaseModel):
             raise ValueError(
                 f"unsupported JWS algorithms {bad or v}: use asymmetric ones (ES384, RS384)"
             )
+        return v
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _cors_origins(cls, v: Any) -> Any:
+        from .cors import split_origins
+
+        if isinstance(v, str):
+            v = [v]
+        if isinstance(v, list | tuple) and all(isinstance(o, str) for o in v):
+            return split_origins(v)
         return v
 
     @field_validator("public_url")

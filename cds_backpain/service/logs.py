@@ -40,6 +40,8 @@ FIELDS = (
     "error",
     "stored",
     "duplicates",
+    "where",
+    "origin",
 )
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import ssl
 import subprocess
@@ -93,15 +94,21 @@ def test_replay_is_caught_across_workers(proxied, keys):
     assert codes == [200, 401, 401, 401, 401, 401]
 
 
-def test_production_rejects_http_fhir_servers(proxied, keys):
+def test_production_refuses_an_http_fhir_server_only_when_it_would_fetch(proxied, keys):
     path = "/cds-services/lbp-patient-view"
-    body = hook_request(
-        "patient-view", example_resources("01-"), fhirServer="http://fhir.example.test/r4"
-    )
+    resources = example_resources("01-")
+    full = hook_request("patient-view", resources, fhirServer="http://fhir.example.test/r4")
     token = make_token(keys.ec, PUBLIC + path)
-    r = httpx.post(proxied + path, json=body, headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 400
-    assert "https" in r.json()["issue"][0]["diagnostics"]
+    r = httpx.post(proxied + path, json=full, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text  # the prefetch holds everything: nothing to fetch
+    partial = copy.deepcopy(full)
+    del partial["prefetch"]["conditions"]
+    token = make_token(keys.ec, PUBLIC + path)
+    r = httpx.post(proxied + path, json=partial, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 412
+    (item,) = r.json()["issue"]
+    assert item["expression"] == ["prefetch.conditions"]
+    assert "only from https" in item["diagnostics"]
 
 
 def _self_signed(tmp) -> tuple[str, str]:

@@ -1,0 +1,85 @@
+"""Every transport reaches the same conclusions as ``evaluate()``.
+
+Each bundled example goes through the library, the service (data as prefetch, and data
+fetched from a FHIR server), and the batch; a resource type that one transport drops
+(a post-discectomy Procedure was) shows up as a different conclusion list.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from service_support import hook_request, patient_id
+
+from cds_backpain import evaluate
+from cds_backpain.batch.runner import run_batch
+from cds_backpain.batch.summary import read_records
+from cds_backpain.examples import EXAMPLES_NOW, load_examples
+
+SIGN = "lbp-imaging-order-sign"
+EXAMPLES = load_examples()
+
+
+def _resources(example) -> list[dict]:
+    return [e["resource"] for e in json.loads(example.path.read_text())["entry"]]
+
+
+def _topics(cards: list[dict]) -> list[str]:
+    return sorted(c["source"]["topic"]["code"] for c in cards)
+
+
+@pytest.fixture(scope="module")
+def library() -> dict[str, tuple[list[str], list[str]]]:
+    """Per patient: conclusion ids and card topics of ``evaluate()``."""
+    out = {}
+    for ex in EXAMPLES:
+        ev = evaluate(ex.path, now=EXAMPLES_NOW)
+        out[ev.patient] = (sorted(c.id for c in ev.conclusions), _topics(ev.cards))
+    return out
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> dict[str, list[str]]:
+    export = tmp_path_factory.mktemp("examples-export")
+    by_type: dict[str, list[str]] = {}
+    for ex in EXAMPLES:
+        for r in _resources(ex):
+            by_type.setdefault(r["resourceType"], []).append(json.dumps(r))
+    for rtype, lines in by_type.items():
+        (export / f"{rtype}.000.ndjson").write_text("\n".join(lines) + "\n")
+    out = Path(export.parent / "examples-out")
+    run_batch([export], out, now=EXAMPLES_NOW, workers=0, progress=False)
+    return {
+        r["patient"]: sorted(c["id"] for c in r["conclusions"])
+        for r in read_records(out / "results.ndjson")
+    }
+
+
+def test_the_examples_cover_every_resource_type_the_rules_read():
+    types = {r["resourceType"] for ex in EXAMPLES for r in _resources(ex)}
+    assert {"Procedure", "ServiceRequest", "Condition", "Observation"} <= types
+
+
+def test_batch_concludes_what_the_library_concludes(library, batch):
+    assert {p: ids for p, (ids, _) in library.items()} == batch
+
+
+@pytest.mark.parametrize("ex", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_service_with_prefetch_shows_the_library_cards(service, library, ex):
+    resources = _resources(ex)
+    r = service.call(SIGN, hook_request("order-sign", resources))
+    assert r.status_code == 200, r.text
+    assert _topics(r.json()["cards"]) == library[f"Patient/{patient_id(resources)}"][1]
+
+
+@pytest.mark.parametrize("ex", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_service_fetching_from_a_fhir_server_shows_the_library_cards(
+    dev_service, fhir_server, library, ex
+):
+    resources = _resources(ex)
+    body = hook_request("order-sign", resources, prefetch=None, fhirServer=fhir_server.base("open"))
+    r = dev_service.call(SIGN, body)
+    assert r.status_code == 200, r.text
+    assert _topics(r.json()["cards"]) == library[f"Patient/{patient_id(resources)}"][1]
