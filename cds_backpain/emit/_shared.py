@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cds_backpain.emit")
 
+#: Canonical base the knowledge files are written with (``knowledge/codesystems``,
+#: ``knowledge/structuredefinitions``, value sets). Emitted output and the service's
+#: conformance resources use :func:`canonical_base` instead, which a deployment sets.
 BASE = "https://cds-backpain.example.org/fhir"
+#: Environment variable overriding the canonical base of the output (``serve`` sets it
+#: from ``canonical_base`` in the service configuration).
+CANONICAL_ENV = "CDS_BACKPAIN_CANONICAL_BASE"
 #: Codes are conclusion (recommendation rule) ids.
 RULES_SYSTEM = f"{BASE}/CodeSystem/rules"
 #: Codes are conclusion categories (``cauda_equina`` ...).
@@ -27,6 +33,43 @@ CATEGORY_SYSTEM = f"{BASE}/CodeSystem/conclusion-category"
 OVERRIDE_REASONS_SYSTEM = f"{BASE}/CodeSystem/override-reasons"
 KNOWLEDGE_DIGEST_SYSTEM = f"{BASE}/knowledge-digest"
 SOURCE_SPAN_SYSTEM = f"{BASE}/source-span"
+#: Extension on a Provenance entity: one source passage (document, offsets, digest, quote).
+SOURCE_PASSAGE_EXT = f"{BASE}/StructureDefinition/source-passage"
+#: Canonical of the knowledge base a RequestGroup instantiates (plus ``/<version>``).
+KNOWLEDGE_URI = f"{BASE}/knowledge"
+
+
+def canonical_base() -> str:
+    """The canonical base of emitted URLs: ``$CDS_BACKPAIN_CANONICAL_BASE`` or :data:`BASE`."""
+    return (os.environ.get(CANONICAL_ENV) or BASE).rstrip("/")
+
+
+def rebase(document: T, base: str | None = None) -> T:
+    """``document`` with every string under :data:`BASE` moved under ``base`` (default:
+    :func:`canonical_base`); the same object when the base is the default."""
+    base = canonical_base() if base is None else base.rstrip("/")
+    if base == BASE:
+        return document
+    prefix = BASE + "/"
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return base + value[len(BASE) :] if value.startswith(prefix) else value
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(document)
+
+
+def unbase(url: str) -> str:
+    """A URL under the configured canonical base, as written in ``knowledge/``."""
+    base = canonical_base()
+    if base != BASE and url.startswith(base + "/"):
+        return BASE + url[len(base) :]
+    return url
 
 
 def validating() -> bool:

@@ -26,6 +26,7 @@ from ._shared import (
     dedupe,
     ordered_conclusions,
     prune,
+    rebase,
     stable_uuid,
     validating,
 )
@@ -79,7 +80,7 @@ def build_cards(
     for d in derivations:
         by_rule.setdefault(d.rule, []).append(d)
     return [
-        _card(c, knowledge, patient_ref, service_label, by_rule, facts)
+        rebase(_card(c, knowledge, patient_ref, service_label, by_rule, facts))
         for c in ordered_conclusions(conclusions)
     ]
 
