@@ -247,7 +247,9 @@ def test_provenance_names_inputs_and_exact_source_passages(bundle, kb):
             }
             raw = (SOURCES / parts["document"]).read_bytes()
             assert sha256_hex(raw) == parts["sha256"]
-            assert raw.decode("utf-8")[parts["start"] : parts["end"]] == parts["quote"]
+            passage = raw.decode("utf-8")[parts["start"] : parts["end"]]
+            assert sha256_hex(passage.encode("utf-8")) == parts["quoteSha256"]
+            assert " ".join(passage.split()) == parts["quote"]
         cited = [p.url for p in concl.provenance if isinstance(p, GuidelineCitation)]
         assert prov.get("policy", []) == cited
 

@@ -10,8 +10,9 @@
 * one ``Provenance`` per conclusion: the input resources it rests on (role ``source``)
   and one entity per source passage (role ``quotation``, identified as
   ``<file>#char=<start>,<end>;sha256=<hex>``, with the ``source-passage`` extension:
-  document, title, URL, offsets, the document's sha256 and the whole quote, so a FHIR
-  consumer can check the quote against the document), guideline URLs as ``policy``.
+  document, title, URL, offsets, the document's sha256, the quote (spaces normalised)
+  and the sha256 of the exact passage, so a FHIR consumer can check the passage against
+  the document), guideline URLs as ``policy``.
 
 URLs under the knowledge's canonical base are emitted under the configured one
 (:func:`~._shared.canonical_base`).
@@ -31,6 +32,7 @@ from urllib.parse import quote
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
+from ..kb.provenance import sha256_hex
 from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan, urgency_rank
 from ._shared import (
     CATEGORY_SYSTEM,
@@ -88,7 +90,11 @@ def passage_extension(span: SourceSpan, knowledge: Knowledge) -> dict[str, Any]:
         ("start", "valueInteger", span.start),
         ("end", "valueInteger", span.end),
         ("sha256", "valueString", span.sha256),
-        ("quote", "valueString", span.quote),
+        # FHIR strings exclude Unicode spaces other than space/tab/newline (the R4
+        # JSON Schema), so the quote travels with its spaces normalised and the exact
+        # passage as its sha256.
+        ("quote", "valueString", " ".join(span.quote.split())),
+        ("quoteSha256", "valueString", sha256_hex(span.quote.encode("utf-8"))),
     ]
     return {
         "url": SOURCE_PASSAGE_EXT,

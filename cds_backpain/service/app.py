@@ -7,6 +7,7 @@ request -> JWT (auth) -> size limit -> validate (hooks) -> data (prefetch / FHIR
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -336,6 +337,18 @@ async def feedback(request: Request) -> Response:
     return JSONBody({"stored": stored, "duplicates": duplicates})
 
 
+async def conformance(request: Request) -> Response:
+    """A CodeSystem, StructureDefinition or ValueSet our output names (public, no JWT)."""
+    from ..emit.conformance import conformance_resources
+    from ..kb.loader import load_knowledge
+
+    key = (request.path_params["rtype"], request.path_params["rid"])
+    resource = conformance_resources(load_knowledge()).get(key)
+    if resource is None:
+        raise ServiceError.simple(404, f"no {key[0]} with id {key[1]!r} here")
+    return JSONBody(resource, media_type="application/fhir+json")
+
+
 async def openapi(request: Request) -> Response:
     return JSONBody(openapi_document())
 
@@ -429,6 +442,7 @@ def routes(config: ServiceConfig) -> list[BaseRoute]:
         Route("/cds-services", discovery, methods=["GET"]),
         Route("/cds-services/{service_id}", call_service, methods=["POST"]),
         Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
+        Route("/fhir/{rtype}/{rid}", conformance, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
     ]
@@ -453,6 +467,10 @@ def create_app(config: ServiceConfig) -> Starlette:
     """The service as an ASGI app; raises ConfigError for an unusable configuration."""
     configure_logging(config.log_level)
     trust = load_trust(config)
+    if config.canonical_base:
+        from ..emit._shared import CANONICAL_ENV
+
+        os.environ[CANONICAL_ENV] = config.canonical_base
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

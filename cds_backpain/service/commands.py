@@ -61,7 +61,15 @@ def _resolve(config_file: str | None, **overrides: Any) -> ServiceConfig:
     "--cors-origin",
     "cors_origins",
     multiple=True,
-    help="Allowed browser origin (repeatable; '*' for any).",
+    help=(
+        "Allowed browser origin (repeatable, or a comma-separated list: "
+        "'http://localhost:8080,http://127.0.0.1:8080'; '*' for any)."
+    ),
+)
+@click.option(
+    "--canonical-base",
+    default=None,
+    help="Canonical base of the URLs in the output (e.g. https://cds.example.org/fhir).",
 )
 @click.option("--max-body-bytes", type=int, default=None, help="Largest request body (413 above).")
 @click.option(

@@ -73,6 +73,10 @@ class ServiceConfig(BaseModel):
     pama_auc_applied: str | None = None
     #: Serve the demo page at ``/`` and ``/demo`` (default: on with insecure_dev only).
     demo: bool | None = None
+    #: Canonical base of the URLs in cards and FHIR output (CodeSystems, extensions),
+    #: e.g. ``https://cds.example.org/fhir`` so that they resolve to this service's
+    #: ``/fhir/...`` endpoints. Default: the knowledge base's own base.
+    canonical_base: str | None = None
     #: Fixed evaluation instant (demos and tests); default: the time of each call.
     now: str | None = None
     log_level: str = "info"
@@ -102,13 +106,13 @@ class ServiceConfig(BaseModel):
             return split_origins(v)
         return v
 
-    @field_validator("public_url")
+    @field_validator("public_url", "canonical_base")
     @classmethod
     def _public_url(cls, v: str | None) -> str | None:
         if v is None:
             return v
         if not v.startswith(("https://", "http://")):
-            raise ValueError("public_url must be an absolute http(s) URL")
+            raise ValueError("must be an absolute http(s) URL")
         return v.rstrip("/")
 
     @property
