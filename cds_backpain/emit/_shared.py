@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -88,21 +88,6 @@ NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, BASE)
 
 T = TypeVar("T")
 
-URGENCY_WORDS: dict[str, str] = {
-    "emergency": "emergency",
-    "urgent": "urgent",
-    "routine": "routine",
-    "self_care": "self-care",
-}
-
-IMAGING_WORDS: dict[str, str] = {
-    "none": "none advised",
-    "xray": "X-ray",
-    "mri": "MRI",
-    "urgent_mri": "urgent MRI",
-    "ct": "CT",
-}
-
 
 def category_words(category: str, knowledge: Knowledge) -> str:
     """Display of a conclusion category, from knowledge/codesystems/conclusion-category.json."""
@@ -125,8 +110,17 @@ def dedupe(items: Iterable[T]) -> list[T]:
     return out
 
 
-def ordered_conclusions(conclusions: Sequence[Conclusion]) -> list[Conclusion]:
-    """Most urgent first; red flags before others at equal urgency; then by id.
+def rule_rank(knowledge: Knowledge) -> dict[str, int]:
+    """Rule id -> position in the knowledge (file order, then order in the file): the
+    order the clinical owner wrote them in (self-care before return to running)."""
+    return {rule_id: i for i, rule_id in enumerate(knowledge.rules)}
+
+
+def ordered_conclusions(
+    conclusions: Sequence[Conclusion], rank: Mapping[str, int] | None = None
+) -> list[Conclusion]:
+    """Most urgent first; red flags before others at equal urgency; then in the order of
+    their rules in the knowledge (``rank``, see :func:`rule_rank`); then by id.
 
     Self-care conclusions are dropped when any conclusion is a red flag (the resolve
     stage already guarantees this; this is the last line of defence). Duplicate ids
@@ -142,7 +136,13 @@ def ordered_conclusions(conclusions: Sequence[Conclusion]) -> list[Conclusion]:
         if dropped:
             logger.warning("self-care conclusions dropped beside a red flag: %s", dropped)
         kept = [c for c in kept if c.red_flag or not c.self_care]
-    return sorted(kept, key=lambda c: (-urgency_rank(c.urgency), not c.red_flag, c.id))
+    order = rank or {}
+    last = len(order)
+
+    def position(c: Conclusion) -> int:
+        return min((order.get(r, last) for r in c.rules), default=order.get(c.id, last))
+
+    return sorted(kept, key=lambda c: (-urgency_rank(c.urgency), not c.red_flag, position(c), c.id))
 
 
 def package_version() -> str:

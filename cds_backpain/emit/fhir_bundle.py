@@ -47,6 +47,7 @@ from ._shared import (
     package_version,
     prune,
     rebase,
+    rule_rank,
     stable_uuid,
     validating,
 )
@@ -123,7 +124,7 @@ def build_bundle(
     """
     del derivations, ratings  # see docstring
     stamp = fhir_instant(now)
-    ordered = ordered_conclusions(conclusions)
+    ordered = ordered_conclusions(conclusions, rule_rank(knowledge))
     root = stable_uuid(
         "bundle",
         knowledge.digest,
