@@ -250,13 +250,22 @@ def respond(
     """The CDS Hooks response: the evaluation's cards, PAMA cards and system actions;
     resources left out are listed as an OperationOutcome of warnings in
     ``extension["cds-backpain.warnings"]``."""
+    from ..kb.loader import load_knowledge
+
     cards = [dict(c) for c in evaluation.cards]
     actions: list[dict[str, Any]] = []
     if hook.service.hook in ("order-select", "order-sign"):
+        kb = load_knowledge()
+        drafts, selections = hook.draft_orders, hook.selections
+        if hook.service.hook == "order-select":
+            cards = pama.about_selection(cards, evaluation, selections)
+        cards = pama.drop_ordered_suggestions(cards, evaluation, drafts, kb)
         cards = pama.not_appropriate_cards(
-            evaluation, cards, hook.draft_orders, hook.selections, _card_builder(evaluation)
+            evaluation, cards, drafts, selections, _card_builder(evaluation), kb
         )
-        actions = pama.system_actions(evaluation, hook.draft_orders, hook.selections, config)
+        label = cards[0]["source"]["label"] if cards else SOURCE_LABEL
+        cards = pama.indication_cards(evaluation, cards, drafts, selections, kb, label)
+        actions = pama.system_actions(evaluation, drafts, selections, config, kb)
     body: dict[str, Any] = {"cards": ensure_uuids(cards)}
     if actions:
         body["systemActions"] = actions
@@ -266,6 +275,9 @@ def respond(
         body.setdefault("extension", {})[WARNINGS_EXTENSION] = screen.warnings_outcome(skipped)
     return body
 
+
+#: ``source.label`` of a card the service adds (the emitter's default label).
+SOURCE_LABEL = "cds-backpain: low back pain rules"
 
 #: Response extension member listing what the service left out of the evaluation.
 WARNINGS_EXTENSION = "cds-backpain.warnings"
