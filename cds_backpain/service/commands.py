@@ -177,11 +177,13 @@ def feedback_report(config_file: str | None, database_url: str | None, as_json: 
         return "-" if v is None else f"{100 * v:.0f}%"
 
     width = max(len("rule"), *(len(r.rule) for r in rows))
-    click.echo(f"{'rule':<{width}}  issued  feedback  accepted  overridden  accept%  override%")
+    click.echo(
+        f"{'rule':<{width}}  issued  feedback  accepted  overridden  changed  accept%  override%"
+    )
     for r in rows:
         click.echo(
             f"{r.rule:<{width}}  {r.issued:>6}  {r.feedback:>8}  {r.accepted:>8}"
-            f"  {r.overridden:>10}"
+            f"  {r.overridden:>10}  {r.changed:>7}"
             f"  {pct(r.acceptance_rate):>7}  {pct(r.override_rate):>9}"
         )
         for reason, n in r.reasons.most_common(3):
