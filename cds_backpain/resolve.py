@@ -20,6 +20,7 @@ from .engine.compiled import Firings
 from .engine.prepare import counts_as_positive
 from .facts import Fact
 from .kb.knowledge import Knowledge
+from .kb.models import Recommend
 from .results import (
     Conclusion,
     Derivation,
@@ -91,6 +92,22 @@ def _provenance(knowledge: Knowledge, chain: Sequence[str]) -> tuple[Provenance,
     return tuple(items)
 
 
+def _withdrawn_beside_red_flag(knowledge: Knowledge, rec: Recommend) -> bool:
+    """The red-flag policy (knowledge/policy.yaml): what never stands beside a red flag."""
+    policy = knowledge.policy
+    if rec.red_flag:
+        return False
+    if rec.rating is not None:
+        return rec.rating == "not-appropriate"
+    if policy.suppress_self_care_beside_red_flag and rec.self_care:
+        return True
+    return (
+        policy.suppress_info_beside_red_flag
+        and rec.urgency == "self_care"
+        and not rec.safety_warning
+    )
+
+
 def resolve(
     knowledge: Knowledge, facts: Sequence[Fact], firings: Firings
 ) -> tuple[tuple[Conclusion, ...], dict[str, str]]:
@@ -111,7 +128,7 @@ def resolve(
         candidates = [
             (rid, rule, rec)
             for rid, rule, rec in candidates
-            if not rec.self_care and rec.rating != "not-appropriate"
+            if not _withdrawn_beside_red_flag(knowledge, rec)
         ]
 
     conclusions = []

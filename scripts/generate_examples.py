@@ -1337,16 +1337,17 @@ def build() -> None:
     k.cond("ivdu", IVDU, days(3 * 365), category="problem-list-item")
     k.pain(4)
     k.write(
-        urgency="self_care",
+        urgency="routine",
         imaging="none",
-        categories=["muscle_strain"],
-        absent=["infection"],
-        red_flag=False,
-        self_care=True,
-        basis="brief 2.5: an entered-in-error Observation is not evidence, so there is no fever; brief "
-        "1.10 needs fever plus IVDU for the infection pathway (ACP11-T2). Conflict: the CKS list "
-        "(brief 1.5) names IV drug misuse alone as an infection red flag; if the clinical owner "
-        "adopts it, this becomes routine/infection.",
+        categories=["infection"],
+        absent=["muscle_strain"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 2.5: an entered-in-error Observation is not evidence, so there is no fever and "
+        "no urgent fever-with-risk card; but IV drug misuse is an infection red flag on its own "
+        "(CKS list, brief 1.5; NASS; epidural abscess is often afebrile), so a routine-soon "
+        "infection review with CRP/ESR and a low threshold for MRI, and never self-care beside it "
+        "(issue 10; docs/clinical-decisions/red-flags.md).",
     )
 
     # 53 -------------------------------------------------------------------------------
@@ -1593,14 +1594,15 @@ def build() -> None:
     k.cond("immunosuppressed", IMMUNOSUPPRESSED, days(3 * 365), category="problem-list-item")
     k.temp(36.8)
     k.write(
-        urgency="routine",
+        urgency="urgent",
         imaging="mri",
         categories=["infection"],
         absent=["muscle_strain"],
         red_flag=True,
         self_care=False,
         basis="brief 1.3 ACR-V7 (immunosuppression: MRI usually appropriate) and 1.10 (immunosuppression "
-        "-> ACR-V7); no fever, so routine review, not the urgent infection pathway; CKS-RF.",
+        "-> ACR-V7); immunosuppressed patients often mount no fever, so same- or next-day "
+        "assessment even without fever (CKS-RF; issue 10; docs/clinical-decisions/red-flags.md).",
     )
 
     # 65 -------------------------------------------------------------------------------
@@ -1898,6 +1900,334 @@ def build() -> None:
         "age > 50 weak flag, as #25. An undated incontinence would still raise the CES card.",
     )
 
+    # --- issue 10: red flags in the shapes and at the times real EHR data has them ----------
+    BACKACHE = [c(SCT, "161891005", "Backache (finding)")]
+    DORSALGIA = [c(ICD, "M54.9", "Dorsalgia, unspecified")]
+    STENOSIS = [c(SCT, "18347007", "Spinal stenosis of lumbar region (disorder)")]
+    NMSC_HX = [c(ICD, "Z85.828", "Personal history of other malignant neoplasm of skin")]
+    CT_CPT = [c(CPT, "72131", "Computed tomography, lumbar spine; without contrast material")]
+    CONTEXT = "docs/clinical-decisions/red-flags.md"
+
+    # 75 -------------------------------------------------------------------------------
+    k = Case(
+        75,
+        "backache-urinary-retention",
+        48,
+        "female",
+        "Backache (not coded as LBP) with new urinary retention",
+    )
+    k.cond("backache", BACKACHE, days(6), text="Backache")
+    k.cond("retention", RETENTION, days(1), text="Unable to pass urine since yesterday")
+    k.write(
+        urgency="emergency",
+        imaging="urgent_mri",
+        categories=["cauda_equina"],
+        absent=["muscle_strain"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 1.6/1.10 (new urinary retention with back pain -> CES emergency) and 2.1 "
+        "(Backache 161891005 is a back-pain code of the brief): a red flag never depends on the "
+        f"back pain being coded as low back pain (issue 10 section 1; {CONTEXT}).",
+    )
+
+    # 76 -------------------------------------------------------------------------------
+    k = Case(
+        76,
+        "fever-three-years-ago",
+        34,
+        "male",
+        "Mechanical LBP; the only fever is a reading from 3 years ago",
+    )
+    k.cond("lbp", MECH_LBP, days(5))
+    k.temp(38.9, rid="temperature-2023", when=days(3 * 365))
+    k.temp(36.7, when=timedelta(hours=1))
+    k.pain(4)
+    k.write(
+        urgency="self_care",
+        imaging="none",
+        categories=["muscle_strain"],
+        absent=["infection"],
+        red_flag=False,
+        self_care=True,
+        basis="brief 1.10 (fever with back pain -> infection pathway) applies to a current fever: a "
+        "reading from three years ago is history (fever_recent_days, 14 d), and today's "
+        f"temperature is normal. Baseline self-care as #1 ({CONTEXT}).",
+    )
+
+    # 77 -------------------------------------------------------------------------------
+    k = Case(
+        77,
+        "major-trauma-five-years-ago",
+        41,
+        "male",
+        "Mechanical LBP; major trauma (car crash) 5 years ago",
+    )
+    k.cond("lbp", MECH_LBP, days(8))
+    k.cond("major-trauma", f("major-trauma"), days(5 * 365), text="Road traffic collision, 2021")
+    k.pain(4)
+    k.write(
+        urgency="self_care",
+        imaging="none",
+        categories=["muscle_strain"],
+        absent=["fracture"],
+        red_flag=False,
+        self_care=True,
+        basis="brief 1.5 CKS-RF (sudden pain after major trauma) and 1.10 (trauma -> trauma pathway): a "
+        "trauma five years before a new mechanical back pain is history, not a fracture flag "
+        f"(trauma_recent_days, 28 d; {CONTEXT}).",
+    )
+
+    # 78 -------------------------------------------------------------------------------
+    k = Case(
+        78,
+        "old-stable-foot-drop",
+        58,
+        "male",
+        "Mechanical LBP; left foot drop known and stable for 4 years",
+    )
+    k.cond("lbp", MECH_LBP, days(10))
+    k.cond(
+        "foot-drop",
+        FOOT_DROP_L,
+        days(4 * 365),
+        text="Left foot drop after peroneal nerve injury, stable",
+    )
+    k.pain(4)
+    k.write(
+        urgency="routine",
+        imaging="none",
+        categories=["neuro_deficit"],
+        absent=["cauda_equina", "muscle_strain"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 1.10 ('new foot drop -> urgent same-day') and ACP07-R3 (progressive deficit -> "
+        "immediate MRI): a dated, 4-year-old stable foot drop is neither new nor progressive "
+        "(neuro_deficit_recent_days, 90 d), so routine neurological review, not urgent MRI; "
+        f"self-care is still withheld beside the deficit ({CONTEXT}).",
+    )
+
+    # 79 -------------------------------------------------------------------------------
+    k = Case(
+        79,
+        "long-standing-bilateral-stenosis",
+        71,
+        "female",
+        "Known lumbar stenosis with bilateral leg symptoms for 2 years",
+    )
+    k.cond("lbp", CHRONIC_LBP, days(3 * 365))
+    k.cond("stenosis", STENOSIS, days(2 * 365), category="problem-list-item")
+    k.cond("claudication", NEURO_CLAUD, days(2 * 365), category="problem-list-item")
+    k.cond("sciatica-left", [SCIATICA, SCI_ICD["left"]], days(2 * 365))
+    k.cond("sciatica-right", [SCIATICA, SCI_ICD["right"]], days(2 * 365))
+    k.obs("retention-absent", RETENTION, "absent")
+    k.finding("saddle-anesthesia", False)
+    k.write(
+        urgency="routine",
+        imaging="none",
+        categories=["spinal_stenosis"],
+        absent=["cauda_equina"],
+        red_flag=False,
+        self_care=False,
+        basis="brief 1.6 (BMJ BP: CES when symptoms are of recent onset or worsening) and 1.7 (stenosis "
+        "-> conservative care, no imaging without surgical candidacy): both sides dated and "
+        "long-standing with known stenosis is not the bilateral-radicular CES warning "
+        f"(ces_recent_onset_days, 90 d; {CONTEXT}).",
+    )
+
+    # 80 -------------------------------------------------------------------------------
+    k = Case(
+        80,
+        "foot-drop-recorded-no-onset",
+        36,
+        "male",
+        "Sciatica and a foot drop entry with no onset date",
+    )
+    k.cond("sciatica", [SCIATICA, SCI_ICD["left"]], days(10))
+    k.cond("foot-drop", FOOT_DROP_L, None, category="problem-list-item", text="Left foot drop")
+    k.write(
+        urgency="urgent",
+        imaging="urgent_mri",
+        categories=["neuro_deficit"],
+        absent=["muscle_strain"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 1.10 (new foot drop -> urgent): the entry has a recordedDate but no onset, and "
+        "recordedDate says when it was recorded, not when it began, so the finding is undated; "
+        "an undated foot drop is read the safe way (possibly new) and the card asks whether it "
+        f"is new ({CONTEXT}).",
+    )
+
+    # 81 -------------------------------------------------------------------------------
+    k = Case(
+        81,
+        "preschool-child-back-pain",
+        4,
+        "female",
+        "4-year-old with back pain for 5 days, on ibuprofen",
+    )
+    k.cond("lbp", LBP, days(5))
+    k.med_request("ibuprofen", IBUPROFEN, days(3), "100 mg by mouth three times daily", 100)
+    k.write(
+        urgency="routine",
+        imaging="xray",
+        categories=["alternative_diagnosis"],
+        absent=["muscle_strain", "medication_safety"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 1.3 (ACR Back Pain-Child V2; AJNR table: prepubertal, especially under 5, is a red "
+        "flag) and 1.9 JFP20 (back pain is rare under 7): back pain in a young child is itself a "
+        "red flag -> see promptly, X-ray the painful area; no runner or NSAID self-care "
+        f"(paediatric_young_age 10, self_care_min_age 10; {CONTEXT}).",
+    )
+
+    # 82 -------------------------------------------------------------------------------
+    k = Case(82, "febrile-child-back-pain", 8, "male", "8-year-old with back pain and fever 38.6 C")
+    k.cond("lbp", LBP, days(3))
+    k.temp(38.6)
+    k.write(
+        urgency="urgent",
+        imaging="xray",
+        categories=["infection"],
+        absent=["muscle_strain"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 1.3 ACR Back Pain-Child V2 (with a red flag, radiography of the area of interest is "
+        "usually appropriate; MRI may be appropriate) and 1.5 CKS-RF (fever): possible discitis "
+        f"or osteomyelitis, same-day assessment ({CONTEXT}).",
+    )
+
+    # 83 -------------------------------------------------------------------------------
+    k = Case(
+        83,
+        "excised-skin-cancer-history",
+        45,
+        "female",
+        "Mechanical LBP; basal cell carcinoma excised 4 years ago",
+    )
+    k.cond("lbp", MECH_LBP, days(12))
+    k.cond("bcc-history", NMSC_HX, days(4 * 365), category="problem-list-item")
+    k.pain(4)
+    k.write(
+        urgency="routine",
+        imaging="none",
+        categories=["muscle_strain"],
+        absent=["malignancy"],
+        red_flag=False,
+        self_care=False,
+        basis="brief 1.5 DOWNIE (history of malignancy is the strongest cancer flag) concerns cancers "
+        "that spread to bone; an excised non-melanoma skin cancer (Z85.828) is at most a weak "
+        f"flag: review if not better by about four weeks, no imaging now ({CONTEXT}).",
+    )
+
+    # 84 -------------------------------------------------------------------------------
+    k = Case(
+        84,
+        "cancer-history-long-standing-pain",
+        62,
+        "female",
+        "Breast cancer in remission; back pain for 2 years, unchanged",
+    )
+    k.cond("lbp", CHRONIC_LBP, days(2 * 365))
+    k.cond("hx-cancer", HX_MALIGNANCY, days(6 * 365), category="problem-list-item")
+    k.pain(3)
+    k.write(
+        urgency="routine",
+        imaging="none",
+        categories=["malignancy"],
+        absent=["muscle_strain"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 1.2(c) ACP11-T2 (immediate imaging for *new* back pain with a history of cancer): "
+        "pain present for two years is not new (new_back_pain_days, 84 d), so a routine review "
+        "that asks about a change in the pain instead of the urgent card; still a red flag, so "
+        f"no self-care ({CONTEXT}).",
+    )
+
+    # 85 -------------------------------------------------------------------------------
+    k = Case(85, "cauda-equina-on-nsaid", 44, "male", "Cauda equina features while taking naproxen")
+    k.cond("lbp", LBP, days(4))
+    k.cond("retention", RETENTION, days(1))
+    k.finding("saddle-anesthesia", True)
+    k.med_request("naproxen", NAPROXEN, days(4), "500 mg by mouth twice daily", 500)
+    k.write(
+        urgency="emergency",
+        imaging="urgent_mri",
+        categories=["cauda_equina"],
+        absent=["muscle_strain", "medication_safety"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 1.6/1.10 (CES -> emergency); no reassuring info card ('NSAIDs are a reasonable "
+        f"first drug') beside an emergency: the red-flag policy covers every info card ({CONTEXT}).",
+    )
+
+    # 86 -------------------------------------------------------------------------------
+    k = Case(
+        86,
+        "major-trauma-ct-72131",
+        29,
+        "male",
+        "Back pain after a fall from height; CT lumbar (CPT 72131) ordered",
+    )
+    k.cond("lbp", ACUTE_LBP, days(0.2), text="Low back pain after a fall from a wall")
+    k.cond("major-trauma", f("major-trauma"), days(0.25), text="Fall from 3 m")
+    k.order("ct-1", CT_CPT, "CT lumbar spine without contrast", "Fall from height with back pain")
+    k.write(
+        urgency="emergency",
+        imaging="ct",
+        categories=["fracture"],
+        absent=["muscle_strain"],
+        red_flag=True,
+        self_care=False,
+        ratings={"ServiceRequest/ct-1": "appropriate"},
+        basis="brief 1.5 DOWNIE/CKS-RF (major trauma) and 1.3 (suspected lumbar fracture -> CT): the CT "
+        "order coded with CPT 72131 (CT lumbar spine without contrast) is rated like the other "
+        f"CT lumbar codes ({CONTEXT}).",
+    )
+
+    # 87 -------------------------------------------------------------------------------
+    k = Case(
+        87,
+        "fever-ivdu-no-back-pain-coded",
+        33,
+        "female",
+        "Fever 38.8 C in an IV drug user; no back pain coded",
+    )
+    k.temp(38.8)
+    k.cond("ivdu", IVDU, days(2 * 365), category="problem-list-item")
+    k.write(
+        urgency="urgent",
+        imaging="none",
+        categories=["infection"],
+        absent=["muscle_strain"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 1.2(c) ACP11-T2 (fever with IV drug use -> spinal infection risk) and 1.5 CKS-RF: the "
+        "emergencies raise their card even when no back pain is coded, worded for that case "
+        f"(ask about back pain; with it, urgent MRI) ({CONTEXT}).",
+    )
+
+    # 88 -------------------------------------------------------------------------------
+    k = Case(
+        88,
+        "dorsalgia-fever-immunosuppressed",
+        57,
+        "male",
+        "Dorsalgia (M54.9) with fever in a transplant recipient",
+    )
+    k.cond("dorsalgia", DORSALGIA, days(3))
+    k.cond("immunosuppressed", IMMUNOSUPPRESSED, days(5 * 365), category="problem-list-item")
+    k.temp(38.4)
+    k.write(
+        urgency="urgent",
+        imaging="urgent_mri",
+        categories=["infection"],
+        absent=["muscle_strain"],
+        red_flag=True,
+        self_care=False,
+        basis="brief 1.10 (fever plus immunosuppression -> urgent MRI) and 2.1 (dorsalgia is a back-pain "
+        f"code): the red flag holds whichever back-pain code the EHR sends ({CONTEXT}).",
+    )
+
 
 # --- coding examples: one bundle per (concept, code system) of the value sets -----------------
 
@@ -2193,8 +2523,9 @@ SPECS: dict[str, Spec] = {
     "immunosuppression": Spec(
         52,
         "female",
-        "back pain in an immunosuppressed patient: MRI usually appropriate (ACR-V7)",
-        out(urgency="routine", imaging="mri", categories=["infection"], red_flag=True),
+        "back pain in an immunosuppressed patient, no fever: same/next-day assessment, MRI usually "
+        "appropriate (ACR-V7; often afebrile)",
+        out(urgency="urgent", imaging="mri", categories=["infection"], red_flag=True),
         lbp(14),
         onset=2 * 365,
         cond={"category": "problem-list-item"},
@@ -2205,6 +2536,31 @@ SPECS: dict[str, Spec] = {
         "sciatica for 8 weeks in an intervention candidate: MRI (ACR-V3, ACP07-R4)",
         out(urgency="routine", imaging="mri", categories=["disc_radiculopathy"], red_flag=False),
         sciatica(56),
+    ),
+    "back_pain_other": Spec(
+        47,
+        "female",
+        "backache or dorsalgia with new urinary retention: cauda equina emergency (brief 1.6; a red flag "
+        "never depends on the back pain being coded as low back pain)",
+        EXP_CES,
+        lambda k: k.cond("retention", RETENTION, days(1)),
+        onset=6,
+    ),
+    "skin_cancer_nonmelanoma": Spec(
+        45,
+        "female",
+        "mechanical back pain with an excised non-melanoma skin cancer: a weak flag only, routine "
+        "review, not the cancer-history red flag (DOWNIE)",
+        out(
+            urgency="routine",
+            imaging="none",
+            categories=["muscle_strain"],
+            red_flag=False,
+            absent=["malignancy"],
+        ),
+        lbp(12),
+        onset=4 * 365,
+        cond={"category": "problem-list-item"},
     ),
     "iv_drug_use": Spec(
         30,

@@ -36,6 +36,7 @@ FAMILY_MEMBERS = {
     (ICD10CM, "C50.911"): {"malignancy"},
     (ICD10CM, "S32.009A"): {"lumbar_fracture"},
     (ICD10CM, "Z85.3"): {"malignancy_history"},
+    (ICD10CM, "C44.91"): {"skin_cancer_nonmelanoma"},
     (ICD10CM, "M80.08XA"): {"osteoporosis", "vertebral_compression_fracture"},
 }
 

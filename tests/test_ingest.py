@@ -153,14 +153,17 @@ def test_condition_days_from_onset_forms():
     assert 76 <= only(r, "finding", "sciatica").days <= 79
 
 
-def test_condition_days_fall_back_to_recorded_date_with_warning():
+def test_recorded_date_alone_leaves_the_condition_undated_with_a_warning():
+    """recordedDate is when the entry was recorded, not when the problem began: an old problem
+    re-recorded today must not look new, so the finding is undated (onset_known False)."""
     c = condition(
-        "c1", LBP, onset=None, onsetString="since the marathon", recordedDate="2026-05-01"
+        "c1", LBP, onset=None, onsetString="since the marathon", recordedDate="2026-05-31"
     )
     r = run(with_patient(c))
-    assert only(r, "finding", "low_back_pain").days == 31
+    lbp = only(r, "finding", "low_back_pain")
+    assert lbp.days is None and lbp.onset_known is False
     texts = " ".join(w.diagnostics for w in r.warnings)
-    assert "approximate" in texts and "onsetString" in texts
+    assert "undated" in texts and "onsetString" in texts
 
 
 def test_condition_without_any_date_has_no_days():

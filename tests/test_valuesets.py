@@ -31,6 +31,8 @@ DOC = ROOT / "docs" / "terminology.md"
 
 FINDINGS = [
     "low_back_pain",
+    "back_pain_other",
+    "skin_cancer_nonmelanoma",
     "muscle_spasm",
     "back_strain",
     "sciatica",
@@ -215,7 +217,7 @@ def test_oid_aliases_are_accepted_but_who_icd10_is_not_icd10cm(index: ValueSetIn
         (ICD10CM, "C97"),  # outside C00-C96
         (ICD10CM, "D3A.010"),  # benign neuroendocrine tumour
         (ICD10CM, "S32.10XA"),  # sacrum, not lumbar vertebra
-        (ICD10CM, "M54.9"),  # [UNVERIFIED] in the brief
+        (ICD10CM, "M54.2"),  # cervicalgia: neck pain, not back pain here
         (ICD10CM, "M48.06"),  # category header only
         (SNOMED, "M54.5"),  # right code, wrong system
         (SNOMED, ""),
@@ -266,7 +268,7 @@ UNGRADED = {
     (SNOMED, "271594007"),
     (SNOMED, "207938004"),
     (SNOMED, "6077001"),
-    (ICD10CM, "M54.9"),
+    # M54.9 (UNVERIFIED in the brief) is listed in back_pain_other: VSAC CDS4CPM-95 confirms it.
     (ICD10CM, "M96.1"),
     (ICD10CM, "R20.0"),
     (ICD10CM, "M62.81"),
@@ -278,7 +280,7 @@ UNGRADED = {
     (RXNORM, "6835"),
     (RXNORM, "6130"),
     (RXNORM, "5775"),
-    (CPT, "72131"),
+    # CPT 72131 (UNVERIFIED in the brief) is listed: checked against public CPT references.
     (LOINC, "24531-6"),
     (LOINC, "30679-5"),
 }
@@ -396,3 +398,23 @@ def test_a_codesystem_without_a_definition_is_refused(tmp_path: Path) -> None:
     _edit(cs_dir / "findings.json", lambda cs: cs["concept"][0].pop("definition"))
     with pytest.raises(KnowledgeError, match=r"findings\.json"):
         load_valuesets(vs_dir, cs_dir)
+
+
+def test_non_melanoma_skin_cancer_is_not_the_strong_cancer_flag(index: ValueSetIndex) -> None:
+    for code in ("C44.91", "C44.311", "Z85.828"):
+        assert concepts_of(index, ICD10CM, code) == ["skin_cancer_nonmelanoma"], code
+    for code, concept in (
+        ("C43.9", "malignancy"),
+        ("C50.911", "malignancy"),
+        ("Z85.820", "malignancy_history"),
+        ("Z85.3", "malignancy_history"),
+    ):
+        assert concepts_of(index, ICD10CM, code) == [concept], code
+
+
+def test_backache_and_dorsalgia_are_back_pain_for_the_red_flags(index: ValueSetIndex) -> None:
+    assert concepts_of(index, SNOMED, "161891005") == ["back_pain_other"]
+    for code in ("M54.6", "M54.89", "M54.9"):
+        assert concepts_of(index, ICD10CM, code) == ["back_pain_other"], code
+    (ct,) = index.lookup(CPT, "72131")
+    assert (ct.concept, ct.modality) == ("imaging_ct_lumbar", "ct")

@@ -240,6 +240,20 @@ def _why(
     if absent:
         names = [escape_markdown(_label(knowledge, a)) for a in absent]
         lines.append("No current record of: " + _listed(names))
+    evidence = set(c.evidence)
+    undated = dedupe(
+        knowledge.labels.get(f.concept) or f.label or _label(knowledge, f.concept)
+        for f in facts
+        if f.kind == "finding"
+        and f.onset_known is False
+        and f.concept in wanted
+        and evidence.intersection(f.resources())
+    )
+    if undated:
+        names = [escape_markdown(n) for n in undated]
+        lines.append(
+            "No onset date recorded for: " + _listed(names) + " - ask whether this is new."
+        )
     rules = []
     for rule_id in c.rules:
         rule = knowledge.rules.get(rule_id)

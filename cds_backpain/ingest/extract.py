@@ -230,12 +230,15 @@ class Extractor:
             if ab is not None and ab.end <= onset:
                 self.problems.error("value", "abatement is before onset", f"{w}.abatementDateTime")
         if onset is None and recorded is not None:
+            # recordedDate is when the entry was recorded, not when the problem began: an old
+            # problem re-recorded today must not look new, so the finding stays undated (rules
+            # read "undated" the safe way, and the card asks whether it is new).
             self.problems.warn(
                 "informational",
-                "no usable onset; duration counted from recordedDate and is approximate",
+                "no usable onset; the finding is treated as undated (recordedDate is when it was "
+                "recorded, not when it began)",
                 f"{w}.recordedDate",
             )
-            onset = recorded
         return self.days_since(onset)
 
     def at_age(self, q: Any, where: str) -> dt.datetime | None:

@@ -231,6 +231,10 @@ class Recommend(_Strict):
     red_flag: bool = False
     #: Self-care / keep-running advice: never shown beside a red flag.
     self_care: bool = False
+    #: An info-level (urgency self_care) message that stays beside a red flag because it warns
+    #: of a harm (e.g. an NSAID with steroids). Every other info-level message, reassuring or
+    #: not, is removed whenever a red flag stands (knowledge/policy.yaml).
+    safety_warning: bool = False
     summary: str = Field(min_length=10, max_length=139)
     advice: tuple[str, ...] = ()
     #: Dropped when any of these concepts was concluded or found (stratified negation,
@@ -348,6 +352,9 @@ class Policy(_Strict):
 
     #: Recommendations flagged self_care are removed whenever any red flag is present.
     suppress_self_care_beside_red_flag: Literal[True] = True
+    #: Info-level recommendations (urgency self_care, no order rating) are removed whenever any
+    #: red flag is present, unless they are a ``safety_warning``: no reassurance beside a red flag.
+    suppress_info_beside_red_flag: Literal[True] = True
     #: When several ratings apply to one order, the first in this list wins.
     rating_precedence: tuple[Rating, ...] = ("appropriate", "not-appropriate", "no-criteria-apply")
     #: Card indicator per urgency.

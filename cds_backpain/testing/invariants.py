@@ -590,13 +590,17 @@ def check_negation_sound(
 
 def check_rule_fires(case: Any, evaluation: Evaluation, knowledge: Any | None = None) -> None:
     """For a :class:`~cds_backpain.testing.RuleCase`: its rule fired and its recommendation
-    is among the conclusions (self-care advice may be held back beside a red flag)."""
+    is among the conclusions (self-care advice and info-level messages that are not safety
+    warnings are held back beside a red flag: the red-flag policy)."""
     kb = _knowledge(knowledge)
     rec = kb.rules[case.rule].recommend
     assert case.rule in fired_rules(evaluation), (
         f"rule {case.rule} did not fire (fired: {sorted(fired_rules(evaluation))})"
     )
-    if rec is None or (rec.self_care and evaluation.red_flags):
+    if rec is None:
+        return
+    info = rec.urgency == "self_care" and rec.rating is None and not rec.safety_warning
+    if evaluation.red_flags and not rec.red_flag and (rec.self_care or info):
         return
     heads = {c.rules[0] for c in evaluation.conclusions}
     assert case.rule in heads, f"rule {case.rule} fired but gave no conclusion ({sorted(heads)})"
