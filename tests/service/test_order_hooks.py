@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 
+import fhir_r4
 import pytest
 from conformance import check_response
 from service_support import example_resources, hook_request, patient_id
@@ -47,6 +48,12 @@ def test_order_select_answers_the_selected_order_not_every_patient_view_card(ser
     assert "ServiceRequest/" not in remove["label"]
     assert remove["label"].startswith("Remove the draft order: MRI")
     assert "ServiceRequest/" not in r.json()["systemActions"][0]["description"]
+    # The rated draft validates as FHIR R4 (schema and invariants), as every suggestion does.
+    assert fhir_r4.problems(r.json()["systemActions"][0]["resource"]) == []
+    for s in card["suggestions"]:
+        for action in s["actions"]:
+            if "resource" in action:
+                assert fhir_r4.problems(action["resource"]) == []
 
 
 def test_a_red_flag_card_offers_no_second_mri_beside_an_appropriate_mri_draft(service, mri_draft):

@@ -2,7 +2,8 @@
 
 Each bundled example goes through the library, the service (data as prefetch, and data
 fetched from a FHIR server), and the batch; a resource type that one transport drops
-(a post-discectomy Procedure was) shows up as a different conclusion list.
+(a post-discectomy Procedure was) shows up as a different conclusion list. The Spark
+batch is checked the same way in tests/test_spark.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from batch_support import library_conclusions, write_examples_export
 from service_support import hook_request, patient_id
 
 from cds_backpain import evaluate
@@ -42,13 +44,7 @@ def library() -> dict[str, tuple[list[str], list[str]]]:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> dict[str, list[str]]:
-    export = tmp_path_factory.mktemp("examples-export")
-    by_type: dict[str, list[str]] = {}
-    for ex in EXAMPLES:
-        for r in _resources(ex):
-            by_type.setdefault(r["resourceType"], []).append(json.dumps(r))
-    for rtype, lines in by_type.items():
-        (export / f"{rtype}.000.ndjson").write_text("\n".join(lines) + "\n")
+    export = write_examples_export(tmp_path_factory.mktemp("examples-export"))
     out = Path(export.parent / "examples-out")
     run_batch([export], out, now=EXAMPLES_NOW, workers=0, progress=False)
     return {
@@ -63,7 +59,7 @@ def test_the_examples_cover_every_resource_type_the_rules_read():
 
 
 def test_batch_concludes_what_the_library_concludes(library, batch):
-    assert {p: ids for p, (ids, _) in library.items()} == batch
+    assert {p: ids for p, (ids, _) in library.items()} == batch == library_conclusions()
 
 
 @pytest.mark.parametrize("ex", EXAMPLES, ids=[e.name for e in EXAMPLES])
