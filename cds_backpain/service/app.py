@@ -322,8 +322,7 @@ def card_records(
     by_id = {c.id: c for c in evaluation.conclusions}
     out = []
     for card in cards:
-        code = ((card.get("source") or {}).get("topic") or {}).get("code")
-        conclusion = by_id.get(code) if isinstance(code, str) else None
+        conclusion = pama.conclusion_of(card, by_id)
         out.append(
             CardRecord(
                 uuid=card["uuid"],

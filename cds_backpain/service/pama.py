@@ -145,11 +145,19 @@ def _conclusion_for(evaluation: Evaluation, order: str) -> Conclusion | None:
     return None
 
 
+def topic_code(card: Mapping[str, Any]) -> str | None:
+    """The conclusion id a card is about (its ``source.topic`` code), if any."""
+    code = ((card.get("source") or {}).get("topic") or {}).get("code")
+    return code if isinstance(code, str) else None
+
+
+def conclusion_of(card: Mapping[str, Any], by_id: Mapping[str, Conclusion]) -> Conclusion | None:
+    code = topic_code(card)
+    return by_id.get(code) if code is not None else None
+
+
 def _card_for(cards: Sequence[dict[str, Any]], conclusion: Conclusion) -> dict[str, Any] | None:
-    for card in cards:
-        if (card.get("source") or {}).get("topic", {}).get("code") == conclusion.id:
-            return card
-    return None
+    return next((card for card in cards if topic_code(card) == conclusion.id), None)
 
 
 def remove_order_suggestion(
@@ -262,7 +270,7 @@ def about_selection(
     chosen = set(selections)
     out = []
     for card in cards:
-        conclusion = by_id.get(((card.get("source") or {}).get("topic") or {}).get("code"))
+        conclusion = conclusion_of(card, by_id)
         if conclusion is None or conclusion.red_flag or chosen & set(conclusion.orders):
             out.append(card)
     return out
@@ -285,7 +293,7 @@ def indication_cards(
     by_id = {c.id: c for c in evaluation.conclusions}
     out = []
     for card in cards:
-        conclusion = by_id.get(((card.get("source") or {}).get("topic") or {}).get("code"))
+        conclusion = conclusion_of(card, by_id)
         if (
             conclusion is not None
             and conclusion.rating == "no-criteria-apply"

@@ -8,17 +8,19 @@ import os
 import ssl
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
-from ipaddress import ip_address
 
 import httpx
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from service_support import ISS_A, example_resources, hook_request, make_token, start_service, stop
+from service_support import (
+    ISS_A,
+    example_resources,
+    hook_request,
+    make_token,
+    self_signed_cert,
+    start_service,
+    stop,
+)
 
 PUBLIC = "https://cds.example.test/lbp"
 
@@ -111,37 +113,8 @@ def test_production_refuses_an_http_fhir_server_only_when_it_would_fetch(proxied
     assert "only from https" in item["diagnostics"]
 
 
-def _self_signed(tmp) -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_path), str(key_path)
-
-
 def test_serves_https_directly(tmp_path, keys, trust_file):
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     ctx = ssl.create_default_context(cafile=cert)
     proc, url, _log, _db = start_service(
         tmp_path,
