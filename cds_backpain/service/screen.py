@@ -15,24 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..ingest.r4 import VALIDATED_TYPES
 from .errors import issue, operation_outcome
 
 if TYPE_CHECKING:
     from ..kb.valuesets import ValueSetIndex
 
-#: Resource types whose content the rules read (anything else is only counted).
-READ_TYPES = frozenset(
-    {
-        "Patient",
-        "Condition",
-        "Observation",
-        "Procedure",
-        "ServiceRequest",
-        "MedicationRequest",
-        "MedicationStatement",
-        "Medication",
-    }
-)
+#: Resource types whose content the rules read (anything else is only counted): the
+#: types ingest validates.
+READ_TYPES = VALIDATED_TYPES
 #: Where each type keeps the codes that make it matter.
 _CODE_ELEMENTS = {
     "MedicationRequest": ("medicationCodeableConcept",),

@@ -18,6 +18,8 @@ import threading
 import httpx
 import pytest
 from conformance import check_outcome, check_response
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from service_support import example_resources, hook_request, patient_id, self_signed_cert
 
 from cds_backpain.service.config import load_config
@@ -61,6 +63,38 @@ def test_an_unparseable_medication_draft_leaves_red_flag_cards_intact(service, c
     assert warning["issue"][0]["severity"] == "warning"
     assert warning["issue"][0]["expression"] == ["context.draftOrders.entry[0]"]
     assert "MedicationRequest/request-123" in warning["issue"][0]["diagnostics"]
+
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+MEDICATION_FIELDS = st.sampled_from(
+    [
+        "category",
+        "dosageInstruction",
+        "medicationCodeableConcept",
+        "note",
+        "authoredOn",
+        "reasonCode",
+    ]
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(fields=st.dictionaries(MEDICATION_FIELDS, JUNK, min_size=1, max_size=3))
+def test_no_medication_draft_ever_hides_a_red_flag(service, ces, fields):
+    """Whatever a medication screen sends as a draft, the call answers with the red flag."""
+    pid = patient_id(ces)
+    draft = {**_sandbox_medication_draft(pid), **fields}
+    r = service.call(SIGN, hook_request("order-sign", ces, drafts=[draft]))
+    assert r.status_code == 200, r.text
+    assert any(c["indicator"] == "critical" for c in r.json()["cards"])
 
 
 def test_an_unparseable_imaging_draft_is_not_rated(service, ces):
