@@ -115,6 +115,7 @@ def knowledge() -> None:
 def verify() -> None:
     """Load and verify knowledge/: schemas, value sets, quotes, digests, engine limits."""
     from .kb.loader import load_knowledge
+    from .kb.models import SUPPORTS
     from .kb.provenance import verify_span
 
     try:
@@ -141,6 +142,17 @@ def verify() -> None:
     click.echo(
         f"  rules             {len(kb.rules)} ({len(recs)} recommendations, "
         f"{sum(1 for r in recs if r.recommend and r.recommend.red_flag)} red flags)"
+    )
+    items = [ref for r in kb.rules.values() for ref in r.provenance]
+    tally = ", ".join(f"{k} {sum(k in i.supports for i in items)}" for k in SUPPORTS)
+    click.echo(f"  provenance        {len(items)} items ({tally})")
+    click.echo(
+        f"  supported         urgency and imaging of all {len(recs)} recommendations "
+        "by their own provenance"
+    )
+    click.echo(
+        f"  card links        {len({g.url for g in kb.guidelines.values()})} guideline URLs "
+        "on the links.yaml allowlist; no internal notes in card text"
     )
     click.echo(f"  compiled digest   {kb.compiled.digest}")
     click.echo("knowledge verified")

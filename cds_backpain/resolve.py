@@ -80,7 +80,11 @@ def _provenance(knowledge: Knowledge, chain: Sequence[str]) -> tuple[Provenance,
             if hasattr(ref, "guideline"):
                 g = knowledge.guidelines[ref.guideline]
                 item: Provenance = GuidelineCitation(
-                    guideline=g.id, citation=g.citation, url=g.url, statement=g.statement
+                    guideline=g.id,
+                    citation=g.citation,
+                    url=g.url,
+                    statement=g.statement,
+                    supports=ref.supports,
                 )
                 k: tuple[object, ...] = ("g", g.id)
             else:

@@ -4,7 +4,7 @@
 
     {"urgency", "imaging", "knowledge": {"version", "digest"},
      "conclusions": [{"id", "category", "urgency", "imaging", "rules", "evidence",
-                      "provenance", ...}],
+                      "provenance": [{..., "supports"}], ...}],
      "cards": [...], "bundle": {...}, ...}
 """
 
@@ -16,7 +16,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from .kb.models import IMAGING_ORDER, URGENCY_ORDER, Category, Imaging, Rating, Urgency
+from .kb.models import (
+    IMAGING_ORDER,
+    URGENCY_ORDER,
+    Category,
+    Imaging,
+    Rating,
+    Support,
+    Urgency,
+)
 
 
 class _Out(BaseModel):
@@ -32,6 +40,9 @@ class SourceSpan(_Out):
     sha256: str
     quote: str
     title: str | None = None
+    #: What the passage is evidence for on this conclusion (advice, urgency, imaging,
+    #: background), as the rule's provenance declares it.
+    supports: tuple[Support, ...] = ()
 
 
 class GuidelineCitation(_Out):
@@ -39,6 +50,8 @@ class GuidelineCitation(_Out):
     citation: str
     url: str
     statement: str | None = None
+    #: What the statement is evidence for on this conclusion (as for SourceSpan).
+    supports: tuple[Support, ...] = ()
 
 
 Provenance = SourceSpan | GuidelineCitation

@@ -22,7 +22,7 @@ from cds_backpain.examples import EXAMPLES_NOW, load_examples
 from cds_backpain.kb.loader import load_knowledge
 
 #: Identifier systems (not code systems: no definition to serve) and the knowledge URI.
-IDENTIFIER_SYSTEMS = {f"{BASE}/knowledge-digest", f"{BASE}/source-span"}
+IDENTIFIER_SYSTEMS = {f"{BASE}/knowledge-digest", f"{BASE}/source-span", f"{BASE}/guideline"}
 OTHER_BASE = "https://cds.hospital.test/fhir"
 
 
@@ -67,6 +67,7 @@ def test_every_canonical_url_in_the_output_is_defined_in_knowledge():
     assert used - defined - IDENTIFIER_SYSTEMS - knowledge_uri == set()
     assert f"{BASE}/CodeSystem/rules" in used
     assert f"{BASE}/StructureDefinition/source-passage" in used
+    assert f"{BASE}/StructureDefinition/provenance-supports" in used
 
 
 def test_the_canonical_base_is_configurable(monkeypatch):

@@ -23,7 +23,7 @@ def rule(id_: str, when: dict, **kw) -> Rule:
             "title": f"rule {id_}",
             "description": "a test rule",
             "when": when,
-            "provenance": [{"guideline": "g"}],
+            "provenance": [{"guideline": "g", "supports": ["background"]}],
             **kw,
         }
     )

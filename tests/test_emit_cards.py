@@ -54,14 +54,14 @@ def make_knowledge(digest: str = "d" * 64) -> Knowledge:
                 "title": "Bladder or bowel disturbance with back pain",
                 "description": "Sphincter disturbance suggests cauda equina syndrome.",
                 "when": {"all": [{"finding": ["urinary_retention", "fecal_incontinence"]}]},
-                "provenance": [{"guideline": "acp-2017"}],
+                "provenance": [{"guideline": "acp-2017", "supports": ["advice"]}],
             },
             {
                 "id": "strain-self-care",
                 "title": "Uncomplicated muscle strain",
                 "description": "Back spasm after running without red flags.",
                 "when": {"all": [{"finding": "back_spasm"}]},
-                "provenance": [{"guideline": "acp-2017"}],
+                "provenance": [{"guideline": "acp-2017", "supports": ["advice"]}],
             },
         ],
         templates={
@@ -91,14 +91,24 @@ def make_knowledge(digest: str = "d" * 64) -> Knowledge:
 
 def span(kb: Knowledge, quote: str) -> SourceSpan:
     name = next(iter(kb.sources))
-    got = resolve_quote(SourceQuote(source=name, quote=quote), kb.sources[name], kb.texts[name])
+    got = resolve_quote(
+        SourceQuote(source=name, quote=quote, supports=("advice",)),
+        kb.sources[name],
+        kb.texts[name],
+    )
     assert isinstance(got, SourceSpan), got
     return got
 
 
 def citation(kb: Knowledge) -> GuidelineCitation:
     g = kb.guidelines["acp-2017"]
-    return GuidelineCitation(guideline=g.id, citation=g.citation, url=g.url, statement=g.statement)
+    return GuidelineCitation(
+        guideline=g.id,
+        citation=g.citation,
+        url=g.url,
+        statement=g.statement,
+        supports=("urgency", "imaging"),
+    )
 
 
 def conclusions(kb: Knowledge) -> list[Conclusion]:
@@ -207,6 +217,10 @@ def as_html(text: str) -> str:
     return html.escape(text, quote=False).replace('"', "&quot;")
 
 
+def by_id(items: list[Conclusion]) -> dict[str, Conclusion]:
+    return {c.id: c for c in items}
+
+
 def by_code(cards: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {c["source"]["topic"]["code"]: c for c in cards}
 
@@ -246,7 +260,19 @@ def test_cards_meet_the_cds_hooks_card_checklist(cards):
         topic = card["source"]["topic"]
         assert topic["system"] == "https://cds-backpain.example.org/fhir/CodeSystem/rules"
         assert topic["code"] and topic["display"]
-        assert "url" not in card["source"] and "links" not in card
+        cited = [p for p in by_id(conclusions(make_knowledge()))[topic["code"]].provenance]
+        if any(isinstance(p, GuidelineCitation) for p in cited):
+            # The guideline page travels as a real link, not only inside the Markdown.
+            assert card["source"]["url"] == GUIDELINE_URL
+            assert card["links"] == [
+                {
+                    "label": "Qaseem A et al. Ann Intern Med. 2017;166:514-530",
+                    "url": GUIDELINE_URL,
+                    "type": "absolute",
+                }
+            ]
+        else:
+            assert "url" not in card["source"] and "links" not in card
         assert is_uuid(card["uuid"])
         uuids.append(card["uuid"])
         if "suggestions" in card:
@@ -379,7 +405,9 @@ def test_detail_says_decision_support_then_urgency_advice_why_and_sources(cards,
     quote = next(p for p in conclusions(kb)[2].provenance if isinstance(p, SourceSpan))
     assert len(quote.quote) > 200
     m = re.search(
-        r"<blockquote>\n<p>(.*?)</p>\n<p>— <em>(.*?)</em>, chars (\d+)–(\d+)</p>", rendered
+        r"<blockquote>\n<p>(.*?)</p>\n<p>— <em>(.*?)</em>, chars (\d+)–(\d+)"
+        r" · <em>evidence for (.*?)</em></p>",
+        rendered,
     )
     assert m, rendered
     shown = html.unescape(m.group(1))
@@ -387,9 +415,11 @@ def test_detail_says_decision_support_then_urgency_advice_why_and_sources(cards,
     assert normalize_text(quote.quote).startswith(shown[:-1])
     assert m.group(2) == "Back Spasm During Running"
     assert (int(m.group(3)), int(m.group(4))) == (quote.start, quote.end)
+    assert m.group(5) == "advice"  # what the passage is evidence for, as the rule declares
     assert f'<a href="{GUIDELINE_URL}">Qaseem A et al. Ann Intern Med. 2017;166:514-530</a>' in (
         rendered
     )
+    assert "<em>evidence for urgency, imaging</em>" in rendered
 
 
 HOSTILE = (

@@ -44,7 +44,11 @@ def make_knowledge(version: str = "2026.06-test", digest: str = "d" * 64) -> Kno
 def span_of(kb: Knowledge, index: int, start: int, length: int) -> SourceSpan:
     name = sorted(kb.sources)[index]
     quote = kb.texts[name][start : start + length]
-    got = resolve_quote(SourceQuote(source=name, quote=quote), kb.sources[name], kb.texts[name])
+    got = resolve_quote(
+        SourceQuote(source=name, quote=quote, supports=("advice",)),
+        kb.sources[name],
+        kb.texts[name],
+    )
     assert isinstance(got, SourceSpan), got
     return got
 
@@ -240,8 +244,11 @@ def test_provenance_names_inputs_and_exact_source_passages(bundle, kb):
             assert " ".join(passage.split()).startswith(what["display"].rstrip("…"))
         for entity in (e for e in prov["entity"] if e["role"] == "quotation"):
             # The extension carries the whole passage: document, offsets, digest, quote.
-            (ext,) = entity["extension"]
-            assert ext["url"] == f"{BASE}/StructureDefinition/source-passage"
+            (ext,) = [
+                x
+                for x in entity["extension"]
+                if x["url"] == f"{BASE}/StructureDefinition/source-passage"
+            ]
             parts = {
                 x["url"]: next(v for k, v in x.items() if k != "url") for x in ext["extension"]
             }

@@ -97,7 +97,11 @@ def test_missing_quote_is_refused(kb_copy):
     _edit_first_rule(
         kb_copy,
         lambda r: r["provenance"].append(
-            {"source": "000_3fdf5a4f530aa6ea.txt", "quote": "this sentence is nowhere in the text"}
+            {
+                "source": "000_3fdf5a4f530aa6ea.txt",
+                "quote": "this sentence is nowhere in the text",
+                "supports": ["advice"],
+            }
         ),
     )
     assert "quote not found" in _load_problems(kb_copy)
@@ -109,7 +113,9 @@ def test_ambiguous_quote_is_refused(kb_copy):
     assert text.count(quote) > 1
     _edit_first_rule(
         kb_copy,
-        lambda r: r["provenance"].append({"source": "001_19c012d7710d4233.txt", "quote": quote}),
+        lambda r: r["provenance"].append(
+            {"source": "001_19c012d7710d4233.txt", "quote": quote, "supports": ["advice"]}
+        ),
     )
     assert "occurs" in _load_problems(kb_copy)
 

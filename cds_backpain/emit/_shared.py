@@ -72,6 +72,18 @@ def unbase(url: str) -> str:
     return url
 
 
+#: Extension (valueCode, repeated) saying what a cited passage or guideline is evidence for:
+#: advice, urgency, imaging or background (knowledge ``supports``).
+SUPPORTS_EXTENSION = f"{BASE}/StructureDefinition/provenance-supports"
+#: Identifier system of the guideline statements (codes are knowledge/guidelines.yaml ids).
+GUIDELINE_SYSTEM = f"{BASE}/guideline"
+
+
+def supports_extensions(supports: Sequence[str]) -> list[dict[str, str]]:
+    """One :data:`SUPPORTS_EXTENSION` per value of ``supports``."""
+    return [{"url": SUPPORTS_EXTENSION, "valueCode": s} for s in supports]
+
+
 def validating() -> bool:
     """Whether emitted FHIR resources are re-validated with the R4B models as they are built.
 

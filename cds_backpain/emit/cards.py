@@ -2,9 +2,11 @@
 
 Cards are plain JSON dicts that follow the CDS Hooks ``Card`` model: deterministic
 uuids, ``summary`` under 140 characters, ``indicator`` from the knowledge policy,
-``source`` with a ``topic`` Coding, a short escaped GitHub-flavoured Markdown
-``detail``, ``suggestions`` (FHIR resources validated with the R4B models) and
-``overrideReasons`` on red-flag cards. No member is ever null or empty.
+``source`` with a ``topic`` Coding and the ``url`` of the guideline the card's urgency
+rests on, ``links`` (type ``absolute``) to every cited guideline, a short escaped
+GitHub-flavoured Markdown ``detail`` whose Sources say what each passage is evidence for,
+``suggestions`` (FHIR resources validated with the R4B models) and ``overrideReasons`` on
+red-flag cards. No member is ever null or empty.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ._shared import (
     stable_uuid,
     validating,
 )
-from .markdown import escape_markdown, markdown_link
+from .markdown import escape_markdown, markdown_link, normalize_text, safe_url, truncate
 
 if TYPE_CHECKING:
     from ..facts import Fact
@@ -49,6 +51,7 @@ _INDICATORS = ("info", "warning", "critical")
 QUOTE_CHARS = 200
 STATEMENT_CHARS = 160
 MAX_LISTED = 8
+LINK_LABEL_CHARS = 80
 SUMMARY_MAX = 139
 #: Evidence resource types a created request may cite as its reason.
 _REASON_TYPES = ("Condition", "Observation")
@@ -134,12 +137,14 @@ def _card(
         "detail": _detail(c, knowledge, by_rule, facts),
         "source": {
             "label": f"{service_label}: low back pain rules",
+            "url": primary_url(c),
             "topic": {
                 "system": RULES_SYSTEM,
                 "code": c.id,
                 "display": category_words(c.category, knowledge),
             },
         },
+        "links": card_links(c, knowledge),
     }
     suggestions = _suggestions(c, knowledge, patient_ref, str(card_uuid))
     if suggestions:
@@ -263,6 +268,49 @@ def _why(
     return lines
 
 
+def _citations(c: Conclusion) -> list[GuidelineCitation]:
+    """The conclusion's guideline citations whose URL may be linked, first per URL."""
+    out: list[GuidelineCitation] = []
+    urls: set[str] = set()
+    for item in c.provenance:
+        if isinstance(item, GuidelineCitation) and item.url not in urls and safe_url(item.url):
+            urls.add(item.url)
+            out.append(item)
+    return out
+
+
+def primary_url(c: Conclusion) -> str | None:
+    """``source.url``: the guideline the card's urgency rests on (else its imaging, else the
+    first cited guideline)."""
+    cited = _citations(c)
+    for wanted in ("urgency", "imaging"):
+        for item in cited:
+            if wanted in item.supports:
+                return item.url
+    return cited[0].url if cited else None
+
+
+def card_links(c: Conclusion, knowledge: Knowledge) -> list[dict[str, str]]:
+    """One ``absolute`` CDS Hooks link per cited guideline page (the guideline's ``label``,
+    else its citation shortened)."""
+    links = []
+    for item in _citations(c):
+        g = knowledge.guidelines.get(item.guideline)
+        label = g.label if g is not None and g.label else None
+        links.append(
+            {
+                "label": label or truncate(normalize_text(item.citation), LINK_LABEL_CHARS),
+                "url": item.url,
+                "type": "absolute",
+            }
+        )
+    return links
+
+
+def _supports_words(supports: Sequence[str]) -> str:
+    return f" · _evidence for {', '.join(supports)}_" if supports else ""
+
+
 def _sources(c: Conclusion, knowledge: Knowledge) -> list[str]:
     quotes: list[str] = []
     citations: list[str] = []
@@ -273,12 +321,13 @@ def _sources(c: Conclusion, knowledge: Knowledge) -> list[str]:
             quotes.append(
                 f"> {escape_markdown(item.quote, limit=QUOTE_CHARS)}\n>\n"
                 f"> — _{escape_markdown(title)}_, chars {item.start}–{item.end}"
+                + _supports_words(item.supports)
             )
         elif isinstance(item, GuidelineCitation):
             line = "- " + markdown_link(item.citation, item.url)
             if item.statement:
                 line += ": " + escape_markdown(item.statement, limit=STATEMENT_CHARS)
-            citations.append(line)
+            citations.append(line + _supports_words(item.supports))
     if citations:
         quotes.append("\n".join(citations))
     return quotes
@@ -380,6 +429,10 @@ def render_card_markdown(card: Mapping[str, Any]) -> str:
     for s in suggestions:
         mark = " (recommended)" if s.get("isRecommended") else ""
         lines.append(f"- [ ] Suggestion: {escape_markdown(str(s.get('label', '')))}{mark}")
+    links: Iterable[Mapping[str, Any]] = card.get("links", ())
+    labels = [escape_markdown(str(link.get("label", ""))) for link in links]
+    if labels:
+        lines.append("- Links: " + "; ".join(labels))
     reasons: Iterable[Mapping[str, Any]] = card.get("overrideReasons", ())
     displays = [escape_markdown(str(r.get("display", ""))) for r in reasons]
     if displays:

@@ -7,15 +7,18 @@
   suggestions gets one sub-action per suggested ServiceRequest (``at-most-one``), any
   other a CommunicationRequest carrying its advice;
 * one ``DetectedIssue`` per red-flag conclusion, implicating the evidence resources;
-* one ``Provenance`` per conclusion: the input resources it rests on (role ``source``)
-  and one entity per source passage (role ``quotation``, identified as
+* one ``Provenance`` per conclusion: the input resources it rests on (role ``source``),
+  one entity per source passage (role ``quotation``, identified as
   ``<file>#char=<start>,<end>;sha256=<hex>``, with the ``source-passage`` extension:
   document, title, URL, offsets, the document's sha256, the quote (spaces normalised)
   and the sha256 of the exact passage, so a FHIR consumer can check the passage against
-  the document), guideline URLs as ``policy``.
+  the document) and the paraphrased guideline statements (role ``derivation``,
+  identified by guideline id), guideline URLs as ``policy``.
 
-URLs under the knowledge's canonical base are emitted under the configured one
-(:func:`~._shared.canonical_base`).
+Every cited passage and guideline (``documentation`` and ``entity``) carries the
+``provenance-supports`` extension: what it is evidence for (advice, urgency, imaging,
+background). URLs under the knowledge's canonical base are emitted under the configured
+one (:func:`~._shared.canonical_base`).
 
 Every resource is validated with the fhir.resources R4B models; ids and fullUrls are
 uuid5, so identical inputs give an identical Bundle.
@@ -36,6 +39,7 @@ from ..kb.provenance import sha256_hex
 from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan, urgency_rank
 from ._shared import (
     CATEGORY_SYSTEM,
+    GUIDELINE_SYSTEM,
     KNOWLEDGE_DIGEST_SYSTEM,
     KNOWLEDGE_URI,
     SOURCE_PASSAGE_EXT,
@@ -49,6 +53,7 @@ from ._shared import (
     rebase,
     rule_rank,
     stable_uuid,
+    supports_extensions,
     validating,
 )
 from .cards import suggestion_resource
@@ -250,6 +255,7 @@ def _action(
         if isinstance(item, GuidelineCitation):
             docs.append(
                 {
+                    "extension": supports_extensions(item.supports),
                     "type": "citation",
                     "label": item.guideline,
                     "display": item.statement,
@@ -261,6 +267,7 @@ def _action(
             doc = knowledge.sources.get(item.source)
             docs.append(
                 {
+                    "extension": supports_extensions(item.supports),
                     "type": "justification",
                     "label": f"{item.source}#{item.start}-{item.end}",
                     "display": truncate(normalize_text(item.quote), QUOTE_CHARS),
@@ -329,6 +336,10 @@ def _provenance(
         if isinstance(item, SourceSpan):
             entities.append(
                 {
+                    "extension": [
+                        passage_extension(item, knowledge),
+                        *supports_extensions(item.supports),
+                    ],
                     "role": "quotation",
                     "what": {
                         "identifier": {
@@ -337,11 +348,20 @@ def _provenance(
                         },
                         "display": truncate(normalize_text(item.quote), QUOTE_CHARS),
                     },
-                    "extension": [passage_extension(item, knowledge)],
                 }
             )
         elif isinstance(item, GuidelineCitation):
             policy.append(item.url)
+            entities.append(
+                {
+                    "extension": supports_extensions(item.supports),
+                    "role": "derivation",
+                    "what": {
+                        "identifier": {"system": GUIDELINE_SYSTEM, "value": item.guideline},
+                        "display": truncate(normalize_text(item.citation), QUOTE_CHARS),
+                    },
+                }
+            )
     return {
         "resourceType": "Provenance",
         "id": prov_id,

@@ -82,15 +82,19 @@ def _rule_section(kb: Knowledge, rule: Rule) -> list[str]:
             out.append(f"Not shown when: {_concepts(kb, rec.unless)}.")
         if rec.advice:
             out += [f"- {a}" for a in rec.advice]
-    out += ["", "Sources:"]
+    out += ["", "Sources (each with what it is evidence for on this rule):"]
     spans = iter(kb.spans[rule.id])
     for ref in rule.provenance:
+        evidence = f"**{', '.join(ref.supports)}**"
         if isinstance(ref, GuidelineRef):
             g = kb.guidelines[ref.guideline]
-            out.append(f"- {g.citation} — {g.statement} <{g.url}>")
+            note = f" *Note for rule authors: {g.note}*" if g.note else ""
+            out.append(f"- {evidence}: {g.citation} — {g.statement} <{g.url}>{note}")
         elif isinstance(ref, SourceQuote):
             s = next(spans)
-            out.append(f"- “{s.quote}” — {s.title}, `{s.source}` chars {s.start}–{s.end}")
+            out.append(
+                f"- {evidence}: “{s.quote}” — {s.title}, `{s.source}` chars {s.start}–{s.end}"
+            )
     out.append("")
     return out
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine.compiled import CompiledRules
-from .models import Guideline, Parameter, Policy, Rule, SourceDocument, Wording
+from .models import Guideline, LinkPolicy, Parameter, Policy, Rule, SourceDocument, Wording
 
 if TYPE_CHECKING:
     from ..results import SourceSpan
@@ -43,3 +43,6 @@ class Knowledge:
     labels: dict[str, str] = field(default_factory=dict)
     #: Words around the rules' text on cards and service answers (templates.yaml).
     wording: Wording = None  # type: ignore[assignment]  # always set by the loader
+    #: knowledge/links.yaml: allowed link hosts and internal-note phrases (None in
+    #: hand-built test knowledge).
+    link_policy: LinkPolicy | None = None

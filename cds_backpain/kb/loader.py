@@ -21,9 +21,11 @@ from ..facts import TESTABLE_ATTRIBUTES
 from ..results import SourceSpan
 from .compile import compile_rules
 from .knowledge import Knowledge
+from .links import internal_notes, url_problem
 from .models import (
     GuidelineFile,
     GuidelineRef,
+    LinkPolicy,
     Parameter,
     ParameterFile,
     Pattern,
@@ -35,6 +37,7 @@ from .models import (
     Wording,
 )
 from .provenance import resolve_quote, sha256_hex
+from .supports import unsupported
 from .valuesets import ValueSetIndex, load_valuesets
 
 ENV_ROOT = "CDS_BACKPAIN_KNOWLEDGE"
@@ -221,7 +224,59 @@ def _load_rules(
                     problems.append(f"{where}: unknown template {s.template!r}")
             if rec.rating and not any(p.kind == "order" for p in pats):
                 problems.append(f"{where}: a rating rule needs an 'order' pattern")
+            problems.extend(f"{where}: {p}" for p in unsupported(rule))
     return rules, domains, spans
+
+
+#: Guideline fields that reach a card or the FHIR output (``note`` never does).
+GUIDELINE_SHOWN = ("statement", "citation", "label")
+
+
+def _card_texts(
+    rules: Mapping[str, Rule],
+    guidelines: Mapping[str, Any],
+    sources: Mapping[str, Any],
+    vs: ValueSetIndex,
+) -> list[tuple[str, str]]:
+    """(where, text) of every knowledge string an emitter can put on a card or in FHIR."""
+    out: list[tuple[str, str]] = []
+    for g in guidelines.values():
+        out += [(f"guidelines.yaml: {g.id}: {k}", getattr(g, k) or "") for k in GUIDELINE_SHOWN]
+    for rule in rules.values():
+        out.append((f"rule {rule.id}: title", rule.title))
+        rec = rule.recommend
+        if rec is not None:
+            out.append((f"rule {rule.id}: summary", rec.summary))
+            out += [(f"rule {rule.id}: advice", a) for a in rec.advice]
+            out += [(f"rule {rule.id}: suggestion", s.label) for s in rec.suggestions]
+    out += [(f"sources/manifest.yaml: {d.file}: title", d.title) for d in sources.values()]
+    out += [(f"valuesets: {k}: label", info.label or "") for k, info in vs.concepts.items()]
+    return out
+
+
+def _check_card_facing(
+    policy: LinkPolicy,
+    rules: Mapping[str, Rule],
+    guidelines: Mapping[str, Any],
+    sources: Mapping[str, Any],
+    vs: ValueSetIndex,
+    problems: list[str],
+) -> None:
+    for g in guidelines.values():
+        bad = url_problem(g.url, policy)
+        if bad:
+            problems.append(f"guidelines.yaml: {g.id}: url {bad}")
+    for d in sources.values():
+        bad = url_problem(d.url, policy) if d.url else None
+        if bad:
+            problems.append(f"sources/manifest.yaml: {d.file}: url {bad}")
+    for where, text in _card_texts(rules, guidelines, sources, vs):
+        found = internal_notes(text, policy)
+        if found:
+            problems.append(
+                f"{where}: internal note {found[0]!r} would reach a card "
+                "(keep notes for rule authors in a guideline's 'note')"
+            )
 
 
 def _check_templates(templates: Mapping[str, Any], problems: list[str]) -> None:
@@ -321,6 +376,11 @@ def _load(root: Path) -> Knowledge:
     rules, domains, spans = _load_rules(
         root, params, guidelines, sources, texts, templates, vs, problems
     )
+    link_policy = _validate(
+        LinkPolicy, _yaml(root / "links.yaml", problems), "links.yaml", problems
+    )
+    if link_policy is not None:
+        _check_card_facing(link_policy, rules, guidelines, sources, vs, problems)
     if problems:  # compile only what is known to be well-formed
         raise KnowledgeError(problems)
     compiled, limit_problems = compile_rules(rules.values(), params)
@@ -349,6 +409,7 @@ def _load(root: Path) -> Knowledge:
         labels=labels,
         displays=displays,
         wording=wording,
+        link_policy=link_policy,
     )
 
 

@@ -19,10 +19,11 @@ A rule file (``knowledge/rules/*.yaml``)::
             - finding: sciatica
         conclude: ces_suspected                 # derived concept (defaults to the rule id)
         recommend: {...}                        # makes the rule a recommendation (see Recommend)
-        provenance:
-          - guideline: acp-2011-table2
+        provenance:                             # each item says what it is evidence for
+          - {guideline: acp-2011-table2, supports: [urgency, imaging]}
           - source: 000_3fdf5a4f530aa6ea.txt
             quote: exact text that occurs in the source document
+            supports: [advice]
 
 A pattern names one fact kind (``patient``, ``finding``, ``measure``, ``med``,
 ``order``, ``conclusion``) with its concept key or a list of keys (``patient`` takes
@@ -31,6 +32,12 @@ a mapping of tests instead), plus attribute tests. A test value is a scalar
 eq, ne, lt, le, gt, ge, in. ``$name`` refers to ``knowledge/parameters.yaml``.
 Defaults: a ``finding`` pattern means present and active, a ``med`` pattern means a
 current course, unless the pattern says otherwise (``status: [active, history]``).
+
+``supports`` (required, non-empty) says what a provenance item is evidence for, from
+:data:`SUPPORTS`: ``advice`` (what the card tells the clinician to do), ``urgency`` (how
+soon), ``imaging`` (which imaging, or none) and ``background`` (why the rule fires: risk
+factors, definitions, red-flag lists). The loader refuses a recommendation whose urgency or
+imaging no item of its own provenance supports (``cds_backpain/kb/supports.py``).
 """
 
 from __future__ import annotations
@@ -57,6 +64,10 @@ Category = Literal[
 Urgency = Literal["self_care", "routine", "urgent", "emergency"]
 Imaging = Literal["none", "xray", "mri", "urgent_mri", "ct"]
 Rating = Literal["appropriate", "not-appropriate", "no-criteria-apply"]
+Support = Literal["advice", "urgency", "imaging", "background"]
+
+#: What a provenance item can be evidence for (the order the outputs list them in).
+SUPPORTS: tuple[str, ...] = ("advice", "urgency", "imaging", "background")
 
 URGENCY_ORDER: tuple[str, ...] = ("self_care", "routine", "urgent", "emergency")
 IMAGING_ORDER: tuple[str, ...] = ("none", "xray", "mri", "ct", "urgent_mri")
@@ -197,7 +208,20 @@ class When(_Strict):
         return self
 
 
-class SourceQuote(_Strict):
+class _Cited(_Strict):
+    """A provenance item: what it cites, and what on the card it is evidence for."""
+
+    supports: tuple[Support, ...] = Field(min_length=1)
+
+    @field_validator("supports")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"'supports' lists a value twice: {list(v)}")
+        return tuple(sorted(v, key=SUPPORTS.index))
+
+
+class SourceQuote(_Cited):
     """A passage of a source document, given by its exact text."""
 
     source: str
@@ -206,7 +230,9 @@ class SourceQuote(_Strict):
     occurrence: int | None = None
 
 
-class GuidelineRef(_Strict):
+class GuidelineRef(_Cited):
+    """A guideline statement of knowledge/guidelines.yaml, by id."""
+
     guideline: str
 
 
@@ -278,7 +304,14 @@ class Guideline(_Strict):
     #: A paraphrase of the statement, never the guideline's own words.
     statement: str = Field(min_length=10)
     citation: str = Field(min_length=5)
+    #: The publisher's page, DOI, PubMed/PMC or the issuing body's page (hosts on the
+    #: allowlist of knowledge/links.yaml).
     url: str
+    #: Short text of the card link to ``url`` (defaults to the citation, shortened).
+    label: str | None = Field(default=None, min_length=3, max_length=80)
+    #: For rule authors and the clinical owner only (how the paraphrase was sourced, what
+    #: is unverified): the emitters never render it.
+    note: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -345,6 +378,26 @@ class Wording(_Strict):
     #: Name of an order whose code has no text or display.
     unnamed_order: str = Field(min_length=3)
     indication_card: IndicationCard
+
+
+class LinkPolicy(_Strict):
+    """knowledge/links.yaml: where card links may point, and text that must not reach a card."""
+
+    #: Hosts (and their subdomains) a guideline or source URL may use.
+    allowed_hosts: tuple[str, ...] = Field(min_length=1)
+    #: Hosts refused even if a subdomain rule would allow them (copies, dead sites).
+    refused_hosts: tuple[str, ...] = ()
+    #: Phrases of notes meant for rule authors; case-insensitive, whole words.
+    internal_note_phrases: tuple[str, ...] = ()
+
+    def host_allowed(self, host: str) -> bool:
+        """True when ``host`` is an allowed host or a subdomain of one, and not refused."""
+        host = host.lower().rstrip(".")
+
+        def under(hosts: tuple[str, ...]) -> bool:
+            return any(host == h or host.endswith("." + h) for h in hosts)
+
+        return under(self.allowed_hosts) and not under(self.refused_hosts)
 
 
 class Policy(_Strict):

@@ -43,6 +43,7 @@ def resolve_quote(ref: SourceQuote, doc: SourceDocument, text: str) -> SourceSpa
         sha256=doc.sha256,
         quote=ref.quote,
         title=doc.title,
+        supports=ref.supports,
     )
 
 
