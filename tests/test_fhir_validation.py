@@ -13,11 +13,13 @@ import json
 
 import fhir_r4
 import pytest
+from hypothesis import given, settings
 
 from cds_backpain import evaluate
 from cds_backpain.emit.conformance import conformance_resources
 from cds_backpain.examples import EXAMPLES_NOW, load_examples
 from cds_backpain.kb.loader import load_knowledge
+from cds_backpain.testing.strategies import patient_bundles
 
 EXAMPLES = load_examples()
 
@@ -80,3 +82,15 @@ def test_a_broken_bundle_is_caught(evaluations):
         action.pop("resource", None)
         action.pop("action", None)
     assert any("rqg-1" in p for p in fhir_r4.invariant_errors(bundle)), json.dumps(rg)[:300]
+
+
+@settings(max_examples=12, deadline=None, database=None)
+@given(patient_bundles(now=EXAMPLES_NOW, max_resources=6))
+def test_generated_patients_get_valid_fhir(data):
+    """Any patient the QA kit can generate gets a bundle and suggestions that validate."""
+    ev = evaluate(data, now=EXAMPLES_NOW)
+    assert fhir_r4.problems(ev.bundle) == []
+    for card in ev.cards:
+        for s in card.get("suggestions", ()):
+            for action in s["actions"]:
+                assert fhir_r4.problems(action["resource"]) == []
