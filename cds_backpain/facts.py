@@ -12,8 +12,11 @@ Semantics (clinical brief, section 2.5):
   ``history`` (inactive/remission/resolved Condition).
 * ``measure`` facts are numeric Observations (temperature in Cel, weight in kg,
   pain score, running distance) plus values derived from series (weight change).
-* ``med`` facts are medication courses; ``current`` is False for completed, stopped
-  or cancelled courses; ``days`` is the exposure in days up to the evaluation instant.
+* ``med`` facts are exposure episodes of a drug class: the union of the courses
+  (MedicationRequest / MedicationStatement / MedicationDispense, systemic routes only)
+  whose gaps are at most ``medication_course_gap_days``; ``current`` is False when none
+  of them is an active course; ``days`` is the number of days they cover up to the
+  evaluation instant; ``ended_days`` the days since the episode ended (0 while it lasts).
 * ``order`` facts are draft imaging orders (ServiceRequest) to be rated.
 * ``patient`` is the one Patient: age in whole years at the evaluation instant, sex.
 * ``absent`` facts are computed by the engine driver, never by ingest: one per concept
@@ -35,7 +38,7 @@ TESTABLE_ATTRIBUTES: dict[str, frozenset[str]] = {
     "patient": frozenset({"age", "sex"}),
     "finding": frozenset({"present", "status", "laterality", "days", "onset_known"}),
     "measure": frozenset({"value", "days"}),
-    "med": frozenset({"current", "days"}),
+    "med": frozenset({"current", "days", "ended_days"}),
     "order": frozenset({"modality"}),
     "absent": frozenset(),
     "conclusion": frozenset(),
@@ -71,6 +74,8 @@ class Fact(BaseModel):
     value: float | None = None
     unit: str | None = None
     current: bool | None = None
+    #: Meds: days since the exposure episode ended (0 while it lasts; None when undated).
+    ended_days: int | None = None
     age: int | None = None
     sex: Literal["male", "female", "other", "unknown"] | None = None
     modality: str | None = None

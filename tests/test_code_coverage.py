@@ -41,14 +41,16 @@ FAMILY_MEMBERS = {
 }
 
 
-def _concepts_by_code() -> dict[tuple[str, str], set[str]]:
+def _concepts_by_code(codes: Any) -> dict[tuple[str, str], set[str]]:
     out: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for concept, system, code in VALUESETS.codes():
+    for concept, system, code in codes:
         out[(system, code)].add(concept)
     return dict(out)
 
 
-CODES = _concepts_by_code()
+CODES = _concepts_by_code(VALUESETS.codes())
+#: Route / dose-form codes: they qualify a medication course, never become a fact.
+QUALIFIER_CODES = _concepts_by_code(VALUESETS.qualifier_codes())
 
 
 def _resource(system: str, code: str, concepts: set[str]) -> dict[str, Any]:
@@ -121,6 +123,44 @@ def test_a_code_outside_the_value_sets_is_not_recognised() -> None:
     # Hypertension (Synthea's code) and the wrong "saddle anaesthesia" code of brief 2.7.
     for code in ("59621000", "271594007"):
         assert _recognised(SNOMED, code, {"low_back_pain"}) == set()
+
+
+def _course(system: str, code: str, *, as_form: bool) -> dict[str, Any]:
+    """A MedicationRequest for prednisone, authored 200 days ago and still active, with
+    the qualifier code as its Dosage.route or as its contained Medication's form."""
+    qualifier = {"coding": [{"system": system, "code": code}]}
+    med: dict[str, Any] = {"resourceType": "MedicationRequest", "id": "r", "status": "active",
+                           "intent": "order", "subject": {"reference": "Patient/p"},
+                           "authoredOn": "2025-11-13"}  # fmt: skip
+    prednisone = {"coding": [{"system": RXNORM, "code": "8640"}]}
+    if as_form:
+        med["contained"] = [{"resourceType": "Medication", "id": "m", "code": prednisone,
+                             "form": qualifier}]  # fmt: skip
+        med["medicationReference"] = {"reference": "#m"}
+    else:
+        med["medicationCodeableConcept"] = prednisone
+        med["dosageInstruction"] = [{"route": qualifier}]
+    return med
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    sorted(QUALIFIER_CODES),
+    ids=[f"{SHORT[s]}:{c}" for s, c in sorted(QUALIFIER_CODES)],
+)
+def test_every_route_and_dose_form_code_qualifies_a_course(system: str, code: str) -> None:
+    (concept,) = QUALIFIER_CODES[(system, code)]
+    as_form = concept == "non_systemic_dose_form"
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p", "birthDate": "1960-01-01"}},
+        {"resource": _course(system, code, as_form=as_form)}]}  # fmt: skip
+    got = ingest(bundle, valuesets=VALUESETS, parameters=KNOWLEDGE.parameters, now=NOW)
+    meds = [f for f in got.facts if f.kind == "med"]
+    if concept == "injection_administration":
+        # one injection is one day of exposure, however long ago it was ordered
+        assert [(f.concept, f.days) for f in meds] == [("systemic_corticosteroid", 1)]
+    else:
+        assert meds == [], "a non-systemic route or dose form is not systemic exposure"
 
 
 def test_every_concept_and_code_system_has_a_coding_example() -> None:

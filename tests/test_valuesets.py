@@ -97,6 +97,8 @@ MEASURE_UNITS = {
     "weight_loss_pct": "%",
 }
 MEDS = ["systemic_corticosteroid", "nsaid", "gabapentinoid"]
+#: Qualifiers of medication courses (routes and dose forms), never facts themselves.
+QUALIFIERS = ["non_systemic_route", "non_systemic_dose_form", "injection_administration"]
 ORDER_MODALITIES = {
     "imaging_xray_lumbar": "xray",
     "imaging_mri_lumbar": "mri",
@@ -124,6 +126,9 @@ def test_every_concept_key_has_a_value_set_of_the_right_kind(index: ValueSetInde
         | {k: "order" for k in ORDER_MODALITIES}
     )
     assert {k: c.kind for k, c in index.concepts.items()} == expected
+    assert {k: c.kind for k, c in index.qualifiers.items()} == dict.fromkeys(
+        QUALIFIERS, "qualifier"
+    )
     for key, unit in MEASURE_UNITS.items():
         assert index.concepts[key].unit == unit
     for key, modality in ORDER_MODALITIES.items():

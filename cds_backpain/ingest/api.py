@@ -30,16 +30,14 @@ _SCREENED_TYPES = frozenset({"Condition", "Observation", "Procedure", "ServiceRe
 def relevance_screen(valuesets: ValueSetIndex) -> Callable[[Entry], bool]:
     """True for an entry that may matter to the rules and must be validated.
 
-    Only a well-formed ``code`` whose every coding is unknown to the value sets, with a
-    well-formed ``subject``, screens a resource out; anything odd is validated, so that
-    malformed input is reported rather than silently ignored.
+    Only a well-formed ``code`` whose every coding is unknown to the value sets (for an
+    Observation, every component's ``code`` too), with a well-formed ``subject``, screens
+    a resource out; anything odd is validated, so that malformed input is reported rather
+    than silently ignored.
     """
 
-    def screen(entry: Entry) -> bool:
-        if entry.rt not in _SCREENED_TYPES:
-            return True
-        raw = entry.raw
-        cc = raw.get("code")
+    def known(cc: object) -> bool | None:
+        """True: a coding the value sets know (or something odd); None: all unknown."""
         codings = cc.get("coding", []) if isinstance(cc, dict) else None
         if not isinstance(codings, list):
             return True
@@ -53,6 +51,21 @@ def relevance_screen(valuesets: ValueSetIndex) -> Callable[[Entry], bool]:
                 return True
             if valuesets.lookup(system, code):
                 return True
+        return None
+
+    def screen(entry: Entry) -> bool:
+        if entry.rt not in _SCREENED_TYPES:
+            return True
+        raw = entry.raw
+        if known(raw.get("code")):
+            return True
+        if entry.rt == "Observation" and "component" in raw:
+            components = raw["component"]
+            if not isinstance(components, list):
+                return True
+            for comp in components:
+                if not isinstance(comp, dict) or known(comp.get("code")):
+                    return True
         subject = raw.get("subject")
         return subject is not None and not (
             isinstance(subject, dict) and isinstance(subject.get("reference"), str)
@@ -171,6 +184,7 @@ def _ingest(
         "Observation": extractor.observation,
         "MedicationRequest": extractor.medication,
         "MedicationStatement": extractor.medication,
+        "MedicationDispense": extractor.medication,
         "ServiceRequest": extractor.service_request,
         "Procedure": extractor.procedure,
     }
@@ -183,6 +197,7 @@ def _ingest(
             used.add(e.key)
             facts.extend(produced)
     facts.extend(extractor.series())
+    facts.extend(extractor.exposures())
     used |= extractor.out.used
     problems.raise_if_any()
     t_extract = time.perf_counter() - t1

@@ -6,11 +6,16 @@ becomes a fact.
   clinicalStatus and no abatement) -> ``status`` active; inactive/remission/resolved
   (or abatement without clinicalStatus) -> history. ``days`` since onset.
 * Observation: final/amended/corrected/preliminary only; dataAbsentReason -> none.
-  Finding concepts need an answer: valueBoolean, or valueCodeableConcept Present /
-  Absent; a bare code is never positive. Measures are converted to the concept's unit.
-* MedicationStatement / MedicationRequest: entered-in-error, not-taken and
-  doNotPerform -> no fact; ``current`` for an active course (a request also needs an
-  order-like intent); ``days`` = exposure up to now.
+  Finding concepts need an answer: valueBoolean, valueCodeableConcept Present /
+  Absent, or (without a value) a positive / negative interpretation; a bare code is
+  never positive. Measures are converted to the concept's unit. Each component is read
+  the same way, with its own code, value, interpretation and dataAbsentReason.
+* MedicationStatement / MedicationRequest / MedicationDispense: entered-in-error,
+  not-taken and doNotPerform (and fills not handed over) -> no fact; non-systemic
+  routes / dose forms (qualifier value sets) -> no fact; ``current`` for an active
+  course (a request also needs an order-like intent; a fill, a supply that lasts).
+  Courses are joined per drug class into exposure episodes (``courses``): one fact per
+  episode, ``days`` = days covered up to now, ``ended_days`` = days since it ended.
 * ServiceRequest: draft/active imaging orders -> order facts.
 * Procedure: completed procedures (e.g. lumbar discectomy) -> present findings of their concept.
 """
@@ -23,10 +28,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..facts import Fact, Laterality
+from ..kb.valuesets import normalise_system
+from .courses import Course, course_interval, episodes
 from .fhirtime import FhirTime, fhir_time, whole_days, whole_years
 from .identity import Resolver
 from .outcome import Problems, clip
-from .qualifiers import ABSENT, BODY_SITE_SIDE, PRESENT
+from .qualifiers import (
+    ABSENT,
+    BODY_SITE_SIDE,
+    INTERPRETATION_NEGATIVE,
+    INTERPRETATION_POSITIVE,
+    PRESENT,
+)
 from .r4 import CONDITION_CLINICAL, CONDITION_VER_STATUS
 from .units import convert
 from .unpack import Entry
@@ -41,6 +54,13 @@ FUTURE_SLACK = dt.timedelta(days=1)
 #: Running-load change compares the latest week with the weeks of this many days before it
 #: (used when knowledge/parameters.yaml has no ``running_load_window_days``).
 RUNNING_LOAD_WINDOW_DAYS = 28
+#: Courses of one drug class this many days apart or closer are one exposure episode
+#: (used when knowledge/parameters.yaml has no ``medication_course_gap_days``).
+MEDICATION_COURSE_GAP_DAYS = 30
+#: Qualifier value sets (knowledge/valuesets, fact-kind ``qualifier``) read for courses.
+NON_SYSTEMIC_ROUTE = "non_systemic_route"
+NON_SYSTEMIC_FORM = "non_systemic_dose_form"
+INJECTION = "injection_administration"
 
 CLINICAL_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 CLINICAL_HISTORY = frozenset({"inactive", "remission", "resolved"})
@@ -50,6 +70,8 @@ ORDER_INTENTS = frozenset(
     {"order", "plan", "original-order", "instance-order", "reflex-order", "filler-order"}
 )
 MED_NO_FACT = frozenset({"entered-in-error", "not-taken"})
+#: MedicationDispense statuses of a supply the patient received.
+DISPENSE_USED = frozenset({"completed", "in-progress"})
 SERVICE_ORDER_STATUS = frozenset({"draft", "active"})
 
 #: Concepts handled as a series (only the latest reading becomes a fact) and derived ones.
@@ -57,6 +79,19 @@ BODY_WEIGHT = "body_weight"
 WEEKLY_DISTANCE = "weekly_running_distance"
 WEIGHT_LOSS_PCT = "weight_loss_pct"
 RUNNING_LOAD_CHANGE = "running_load_change"
+
+
+FINDING_OR_MEASURE = frozenset({"finding", "measure"})
+
+
+@dataclass(frozen=True)
+class _Part:
+    """An Observation or one of its components: a code with its own value[x],
+    interpretation and dataAbsentReason. ``panel``: an Observation that has components."""
+
+    element: Any
+    where: str
+    panel: bool = False
 
 
 @dataclass
@@ -73,6 +108,7 @@ class Extraction:
     used: set[str] = field(default_factory=set)
     orders: set[str] = field(default_factory=set)
     measured: list[Measured] = field(default_factory=list)
+    courses: list[Course] = field(default_factory=list)
 
 
 def _param(parameters: Mapping[str, Any], name: str) -> float | None:
@@ -84,11 +120,12 @@ def _param(parameters: Mapping[str, Any], name: str) -> float | None:
 
 
 def _codings(concepts: Iterable[Any]) -> list[tuple[str, str]]:
+    """(system, code) of every coding, systems normalised (OID aliases resolved)."""
     out = []
     for cc in concepts:
         for c in (getattr(cc, "coding", None) or []) if cc is not None else []:
             if c.system and c.code:
-                out.append((c.system, c.code))
+                out.append((normalise_system(c.system), c.code.strip()))
     return out
 
 
@@ -289,52 +326,71 @@ class Extractor:
         return None
 
     def observation(self, e: Entry) -> list[Fact]:
+        """Facts of an Observation: its own code and value, then one part per component.
+
+        A component is read with the same semantics as the Observation itself (answer,
+        interpretation, dataAbsentReason, unit conversion); the Observation's status,
+        effective time and bodySite apply to it, and its facts cite the Observation.
+        """
         m = e.model
-        if m.status not in OBSERVATION_USED or m.dataAbsentReason is not None:
+        if m.status not in OBSERVATION_USED:
             return []
-        matches = self.match(_codings([m.code]), frozenset({"finding", "measure"}))
-        if not matches:
+        parts = [_Part(m, e.where, panel=bool(m.component))]
+        parts.extend(_Part(c, f"{e.where}.component[{i}]") for i, c in enumerate(m.component or []))
+        matched = [
+            (part, matches)
+            for part in parts
+            if part.element.dataAbsentReason is None
+            and (matches := self.match(_codings([part.element.code]), FINDING_OR_MEASURE))
+        ]
+        if not matched:
             return []
         when = self.observation_when(e)
         days = self.days_since(when)
         facts: list[Fact] = []
-        for concept, ms in sorted(matches.items()):
-            if ms[0].kind == "finding":
-                present = self.answer(e)
-                if present is None:
-                    continue
-                facts.append(
-                    self.fact(
-                        kind="finding",
+        for part, matches in matched:
+            for concept, ms in sorted(matches.items()):
+                if ms[0].kind == "finding":
+                    present = self.answer(part)
+                    if present is None:
+                        continue
+                    facts.append(
+                        self.fact(
+                            kind="finding",
+                            concept=concept,
+                            source=e.key,
+                            present=present,
+                            status="active",
+                            laterality=self.side(ms, [m.bodySite]),
+                            days=days,
+                            label=ms[0].label,
+                        )
+                    )
+                else:
+                    value = self.measure_value(part, ms[0])
+                    if value is None:
+                        continue
+                    f = self.fact(
+                        kind="measure",
                         concept=concept,
                         source=e.key,
-                        present=present,
-                        status="active",
-                        laterality=self.side(ms, [m.bodySite]),
+                        value=value,
+                        unit=self.unit_of(ms[0]),
                         days=days,
                         label=ms[0].label,
                     )
-                )
-            else:
-                value = self.measure_value(e, ms[0])
-                if value is None:
-                    continue
-                f = self.fact(
-                    kind="measure",
-                    concept=concept,
-                    source=e.key,
-                    value=value,
-                    unit=self.unit_of(ms[0]),
-                    days=days,
-                    label=ms[0].label,
-                )
-                self.out.measured.append(Measured(f, when))
-                self.out.used.add(e.key)
+                    self.out.measured.append(Measured(f, when))
+                    self.out.used.add(e.key)
         return facts
 
-    def answer(self, e: Entry) -> bool | None:
-        """True/False for a finding Observation's answer; None (with a warning) if it has none."""
-        m = e.model
+    def answer(self, part: _Part) -> bool | None:
+        """True/False for a finding's answer; None (with a warning) if it has none.
+
+        valueBoolean, or valueCodeableConcept Present/Absent; without a value, an
+        interpretation of positive/detected or negative/not detected; a bare code is
+        never evidence.
+        """
+        m = part.element
         if m.valueBoolean is not None:
             return bool(m.valueBoolean)
         if m.valueCodeableConcept is not None:
@@ -346,16 +402,23 @@ class Extractor:
             self.problems.warn(
                 "code-invalid",
                 "finding Observation answered with a code other than Present/Absent; not used",
-                f"{e.where}.valueCodeableConcept",
+                f"{part.where}.valueCodeableConcept",
             )
             return None
         if m.valueQuantity is not None:
             return None  # a finding valued by a quantity: not a yes/no answer
+        interpreted = set(_codings(m.interpretation or []))
+        if interpreted & INTERPRETATION_NEGATIVE and not interpreted & INTERPRETATION_POSITIVE:
+            return False
+        if interpreted & INTERPRETATION_POSITIVE and not interpreted & INTERPRETATION_NEGATIVE:
+            return True
+        if part.panel:
+            return None  # a panel's own code: its components carry the answers
         self.problems.warn(
             "incomplete",
-            "finding Observation has no answer (valueBoolean or Present/Absent); "
-            "a bare code is not evidence",
-            f"{e.where}.value[x]",
+            "finding Observation has no answer (valueBoolean, Present/Absent or a "
+            "positive/negative interpretation); a bare code is not evidence",
+            f"{part.where}.value[x]",
         )
         return None
 
@@ -365,10 +428,10 @@ class Extractor:
         info = self.vs.concepts.get(match.concept)
         return getattr(info, "unit", None)
 
-    def measure_value(self, e: Entry, match: ConceptMatch) -> float | None:
-        m = e.model
+    def measure_value(self, part: _Part, match: ConceptMatch) -> float | None:
+        m = part.element
         canonical = self.unit_of(match)
-        where = f"{e.where}.valueQuantity"
+        where = f"{part.where}.valueQuantity"
         if m.valueQuantity is not None:
             q = m.valueQuantity
             if q.value is None:
@@ -404,14 +467,16 @@ class Extractor:
         self.problems.warn(
             "incomplete",
             f"a {match.concept} Observation needs a valueQuantity",
-            f"{e.where}.value[x]",
+            f"{part.where}.value[x]",
         )
         return None
 
-    def medication_codes(self, e: Entry) -> list[tuple[str, str]]:
+    def medication_product(self, e: Entry) -> tuple[list[tuple[str, str]], Any]:
+        """The drug codings of a course (its concept, or its Medication's code and
+        ingredients) and the Medication model when it references one."""
         m = e.model
         if m.medicationCodeableConcept is not None:
-            return _codings([m.medicationCodeableConcept])
+            return _codings([m.medicationCodeableConcept]), None
         ref = m.medicationReference.reference if m.medicationReference is not None else None
         med = None
         if ref and ref.startswith("#"):
@@ -434,99 +499,109 @@ class Extractor:
                 "medicationReference does not resolve to a Medication in the input; not used",
                 f"{e.where}.medicationReference",
             )
-            return []
+            return [], None
         ingredients = [i.itemCodeableConcept for i in (med.ingredient or [])]
-        return _codings([med.code, *ingredients])
+        return _codings([med.code, *ingredients]), med
+
+    def qualifiers(self, codings: list[tuple[str, str]]) -> set[str]:
+        """The qualifier concepts (knowledge/valuesets, fact-kind qualifier) of ``codings``."""
+        return set(self.match(codings, frozenset({"qualifier"})))
+
+    def systemic(self, e: Entry, dosages: list[Any], med: Any) -> tuple[bool, bool]:
+        """(systemic, single administration) of a course, from Dosage.route and the
+        Medication's dose form: every stated route non-systemic, or no route and a
+        non-systemic dose form, is not systemic exposure; an injection route or form is a
+        single administration unless its timing says otherwise."""
+        routes = [_codings([d.route]) for d in dosages if d.route is not None]
+        route_kinds = [self.qualifiers(r) for r in routes]
+        form = self.qualifiers(_codings([med.form])) if med is not None else set()
+        if route_kinds:
+            systemic = not all(NON_SYSTEMIC_ROUTE in k for k in route_kinds)
+        else:
+            systemic = NON_SYSTEMIC_FORM not in form
+        single = INJECTION in form or any(INJECTION in k for k in route_kinds)
+        return systemic, single
 
     def medication(self, e: Entry) -> list[Fact]:
+        """Records the course of each drug class the resource matches; the facts are made
+        per exposure episode afterwards (:meth:`exposures`)."""
         m = e.model
         if m.status in MED_NO_FACT or getattr(m, "doNotPerform", None):
             return []
-        matches = self.match(self.medication_codes(e), frozenset({"med"}))
+        if e.rt == "MedicationDispense" and m.status not in DISPENSE_USED:
+            return []
+        codings, med = self.medication_product(e)
+        matches = self.match(codings, frozenset({"med"}))
         if not matches:
+            return []
+        dosage_name = "dosage" if e.rt == "MedicationStatement" else "dosageInstruction"
+        dosages = list(getattr(m, dosage_name, None) or [])
+        systemic, single = self.systemic(e, dosages, med)
+        if not systemic:
+            self.problems.warn(
+                "informational",
+                "medication given by a non-systemic route or dose form (topical, inhaled, "
+                "nasal, eye, ear, joint); not counted as systemic exposure",
+                f"{e.where}.{dosage_name}",
+            )
             return []
         if e.rt == "MedicationRequest":
             current = m.status == "active" and m.intent in ORDER_INTENTS
         else:
             current = m.status == "active"
-        days = self.exposure_days(e, current)
+        self.check_periods(e, dosage_name, dosages)
+        start, end = course_interval(
+            m, dosages, current=current, single_administration=single, now=self.now
+        )
+        if e.rt == "MedicationDispense":  # a supply is current while it lasts
+            current = end is not None and end > self.now
+        for concept, ms in sorted(matches.items()):
+            self.out.courses.append(Course(concept, ms[0].label, e.key, current, start, end))
+        self.out.used.add(e.key)
         if "medication" in e.notes:
             self.out.used.add(e.notes["medication"])
-        return [
-            self.fact(
-                kind="med",
-                concept=concept,
-                source=e.key,
-                current=current,
-                days=days,
-                label=ms[0].label,
-            )
-            for concept, ms in sorted(matches.items())
-        ]
+        return []
 
-    def exposure_days(self, e: Entry, current: bool) -> int | None:
+    def check_periods(self, e: Entry, dosage_name: str, dosages: list[Any]) -> None:
+        """Errors for course periods that end before they start."""
         m = e.model
-        w = e.where
-        starts: list[dt.datetime] = []
-        ends: list[dt.datetime] = []
-        durations: list[dt.timedelta] = []
-        effective_period = getattr(m, "effectivePeriod", None)
-        if effective_period is not None:
-            self._period(effective_period, f"{w}.effectivePeriod", starts, ends)
-        if getattr(m, "effectiveDateTime", None) is not None:
-            t = fhir_time(m.effectiveDateTime)
-            if t is not None:
-                starts.append(t.point(self.now))
-        dosage_name = "dosageInstruction" if e.rt == "MedicationRequest" else "dosage"
-        for i, d in enumerate(getattr(m, dosage_name, None) or []):
+        periods = [(getattr(m, "effectivePeriod", None), f"{e.where}.effectivePeriod")]
+        for i, d in enumerate(dosages):
             repeat = d.timing.repeat if d.timing is not None else None
-            if repeat is None:
+            if repeat is not None:
+                where = f"{e.where}.{dosage_name}[{i}].timing.repeat.boundsPeriod"
+                periods.append((repeat.boundsPeriod, where))
+        dispense = getattr(m, "dispenseRequest", None)
+        if dispense is not None:
+            periods.append((dispense.validityPeriod, f"{e.where}.dispenseRequest.validityPeriod"))
+        for p, where in periods:
+            if p is None:
                 continue
-            if repeat.boundsPeriod is not None:
-                self._period(
-                    repeat.boundsPeriod,
-                    f"{w}.{dosage_name}[{i}].timing.repeat.boundsPeriod",
-                    starts,
-                    ends,
-                )
-            if repeat.boundsDuration is not None and repeat.boundsDuration.value is not None:
-                days = {"d": 1, "wk": 7, "mo": 30.4375, "a": 365.25}.get(
-                    repeat.boundsDuration.code or ""
-                )
-                if days is not None:
-                    durations.append(dt.timedelta(days=float(repeat.boundsDuration.value) * days))
-        if not starts and getattr(m, "authoredOn", None) is not None:
-            t = fhir_time(m.authoredOn)
-            if t is not None:
-                starts.append(t.point(self.now))
-        if not starts:
-            return None
-        start = min(starts)
-        if ends:
-            end = max(ends)
-        elif durations:
-            end = start + max(durations)
-        elif current:
-            end = self.now
-        else:
-            return None
-        end = min(end, self.now)
-        if end < start:
-            return 0
-        return whole_days(start, end)
+            s, en = fhir_time(p.start), fhir_time(p.end)
+            if s is not None and en is not None and en.end <= s.earliest:
+                self.problems.error("value", "period ends before it starts", where)
 
-    def _period(
-        self, p: Any, where: str, starts: list[dt.datetime], ends: list[dt.datetime]
-    ) -> None:
-        s = fhir_time(p.start)
-        en = fhir_time(p.end)
-        if s is not None and en is not None and en.end <= s.earliest:
-            self.problems.error("value", "period ends before it starts", where)
-            return
-        if s is not None:
-            starts.append(s.point(self.now))
-        if en is not None:
-            ends.append(en.end if en.precision != "time" else en.earliest)
+    def exposures(self) -> list[Fact]:
+        """One med fact per exposure episode of each drug class (see ``courses``)."""
+        gap = _param(self.parameters, "medication_course_gap_days")
+        if gap is None:
+            gap = MEDICATION_COURSE_GAP_DAYS
+        out = []
+        for ep in episodes(self.out.courses, dt.timedelta(days=gap), self.now):
+            latest = ep.latest
+            out.append(
+                self.fact(
+                    kind="med",
+                    concept=ep.concept,
+                    source=latest.source,
+                    also=tuple(sorted({c.source for c in ep.courses} - {latest.source})),
+                    current=ep.current,
+                    days=ep.days,
+                    ended_days=ep.ended_days,
+                    label=ep.label,
+                )
+            )
+        return out
 
     def procedure(self, e: Entry) -> list[Fact]:
         """A completed Procedure (e.g. a lumbar discectomy) is a present finding of its concept."""
@@ -688,6 +763,8 @@ def patient_fact(
             )
         if age > MAX_AGE_YEARS:
             problems.error("value", f"Patient age {age} is over {MAX_AGE_YEARS} years", where)
-    sex = m.gender if m.gender in ("male", "female", "other", "unknown") else None
+    # FHIR R4 administrative gender; absent is read as "unknown", so that rules with a
+    # sex-specific threshold apply their sex-neutral (safer) reading.
+    sex = m.gender if m.gender in ("male", "female", "other", "unknown") else "unknown"
     fact = Fact(kind="patient", concept="patient", source=entry.key, age=age, sex=sex)
     return fact, birth

@@ -137,7 +137,8 @@ def check_subjects(entries: list[Entry], matcher: PatientMatcher, problems: Prob
         else:
             continue
         if subject is None:
-            if e.rt != "Observation":  # required elsewhere; the model already says so
+            # required elsewhere (the model already says so); optional on these two
+            if e.rt not in ("Observation", "MedicationDispense"):
                 problems.error("required", f"{e.rt}.subject is missing", f"{e.where}.subject")
             continue
         if not matcher.matches(subject):

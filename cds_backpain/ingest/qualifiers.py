@@ -1,8 +1,10 @@
-"""SNOMED CT qualifier values ingest reads: present/absent answers and body-site sides.
+"""Qualifier codes ingest reads: present/absent answers, positive/negative
+interpretations and body-site sides.
 
-The value set index (``knowledge/valuesets``) holds concepts of the fact kinds only
-(finding, measure, med, order); it has no qualifier value sets. These few codes are
-therefore kept here, with their source (clinical brief sections 2.2 and 2.1).
+These are answer and structure codes of the FHIR specification and the clinical brief
+(sections 2.2 and 2.1), kept here with their source. Medication route and dose-form
+qualifiers are clinical judgement and live in ``knowledge/valuesets`` (fact-kind
+``qualifier``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,18 @@ from ..facts import Laterality
 
 SNOMED = "http://snomed.info/sct"
 
-#: Observation.valueCodeableConcept answers (brief 2.2: 52101004 Present, 2667000 Absent).
-PRESENT: frozenset[tuple[str, str]] = frozenset({(SNOMED, "52101004")})
-ABSENT: frozenset[tuple[str, str]] = frozenset({(SNOMED, "2667000")})
+LOINC = "http://loinc.org"
+
+#: Observation.valueCodeableConcept answers: brief 2.2 (SNOMED 52101004 Present, 2667000
+#: Absent), and the yes/no answers EHR forms send: SNOMED 373066001 Yes / 373067005 No
+#: (qualifier values) and the LOINC answer codes LA33-6 Yes / LA32-8 No, as public FHIR
+#: implementation-guide examples send them (e.g. MDS assessment Observations).
+PRESENT: frozenset[tuple[str, str]] = frozenset(
+    {(SNOMED, "52101004"), (SNOMED, "373066001"), (LOINC, "LA33-6")}
+)
+ABSENT: frozenset[tuple[str, str]] = frozenset(
+    {(SNOMED, "2667000"), (SNOMED, "373067005"), (LOINC, "LA32-8")}
+)
 
 #: Condition/Observation.bodySite side qualifiers (SNOMED CT qualifier values).
 BODY_SITE_SIDE: dict[tuple[str, str], Laterality] = {
@@ -21,3 +32,14 @@ BODY_SITE_SIDE: dict[tuple[str, str], Laterality] = {
     (SNOMED, "24028007"): "right",
     (SNOMED, "51440002"): "bilateral",
 }
+
+#: Observation.interpretation (FHIR R4 required-extensible binding, HL7 v3
+#: ObservationInterpretation): positive / detected and negative / not detected. Read only
+#: when a finding Observation (or component) has no value.
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+INTERPRETATION_POSITIVE: frozenset[tuple[str, str]] = frozenset(
+    {(V3_INTERPRETATION, "POS"), (V3_INTERPRETATION, "DET")}
+)
+INTERPRETATION_NEGATIVE: frozenset[tuple[str, str]] = frozenset(
+    {(V3_INTERPRETATION, "NEG"), (V3_INTERPRETATION, "ND")}
+)

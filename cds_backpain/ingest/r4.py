@@ -90,6 +90,7 @@ VALIDATED_TYPES: frozenset[str] = frozenset(
         "Observation",
         "MedicationRequest",
         "MedicationStatement",
+        "MedicationDispense",
         "Medication",
         "ServiceRequest",
         "Procedure",
@@ -102,6 +103,7 @@ SUBJECT_TYPES: tuple[str, ...] = (
     "Observation",
     "MedicationRequest",
     "MedicationStatement",
+    "MedicationDispense",
     "ServiceRequest",
     "Procedure",
 )
@@ -132,6 +134,10 @@ REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
     ),
     ("MedicationStatement", "status"): _words(
         "active completed entered-in-error intended stopped on-hold unknown not-taken"
+    ),
+    ("MedicationDispense", "status"): _words(
+        "preparation in-progress cancelled on-hold completed entered-in-error stopped declined "
+        "unknown"
     ),
     ("Procedure", "status"): _words(
         "preparation in-progress not-done on-hold stopped completed entered-in-error unknown"

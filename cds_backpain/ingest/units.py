@@ -17,6 +17,7 @@ _CONVERSIONS: dict[str, dict[str, Callable[[float], float]]] = {
     "Cel": {
         "Cel": lambda v: v,
         "°C": lambda v: v,
+        "degC": lambda v: v,
         "[degF]": lambda v: (v - 32.0) * 5.0 / 9.0,
         "degF": lambda v: (v - 32.0) * 5.0 / 9.0,
         "°F": lambda v: (v - 32.0) * 5.0 / 9.0,
@@ -27,6 +28,7 @@ _CONVERSIONS: dict[str, dict[str, Callable[[float], float]]] = {
         "g": lambda v: v / 1000.0,
         "[lb_av]": lambda v: v * _LB,
         "lb": lambda v: v * _LB,
+        "lbs": lambda v: v * _LB,
     },
     "km": {
         "km": lambda v: v,

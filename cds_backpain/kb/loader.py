@@ -50,7 +50,7 @@ _ALLOWED_VALUES: dict[str, set[object]] = {
     "onset_known": {True, False},
     "modality": {"xray", "mri", "ct"},
 }
-_NUMERIC = {"age", "days", "value"}
+_NUMERIC = {"age", "days", "ended_days", "value"}
 
 
 def knowledge_root() -> Path:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,9 @@ SYSTEM_ALIASES: dict[str, str] = {
     "urn:oid:2.16.840.1.113883.6.12": CPT,
 }
 
-FACT_KINDS = frozenset({"finding", "measure", "med", "order"})
+#: ``qualifier`` value sets never become facts: ingest reads them to qualify a resource
+#: (e.g. the medication routes and dose forms that are not systemic exposure).
+FACT_KINDS = frozenset({"finding", "measure", "med", "order", "qualifier"})
 MODALITIES = frozenset({"xray", "mri", "ct"})
 LATERALITIES = frozenset({"left", "right", "bilateral"})
 CONFIDENCES = frozenset({"HIGH", "MEDIUM"})
@@ -130,6 +132,10 @@ class ValueSetIndex:
     _exact: dict[tuple[str, str], tuple[ConceptMatch, ...]]
     _filters: dict[str, tuple[tuple[re.Pattern[str], ConceptMatch], ...]]
     _explicit: tuple[tuple[str, str, str], ...]
+    #: Qualifier value sets (fact-kind ``qualifier``): found by :meth:`lookup`, never a
+    #: concept a rule can name, so they are kept apart from ``concepts`` and ``codes()``.
+    qualifiers: dict[str, ConceptInfo] = field(default_factory=dict)
+    _qualifier_codes: tuple[tuple[str, str, str], ...] = ()
 
     def lookup(self, system: str | None, code: str | None) -> tuple[ConceptMatch, ...]:
         """All concepts ``code`` of ``system`` belongs to, sorted by concept key.
@@ -156,8 +162,13 @@ class ValueSetIndex:
         return tuple(found[k] for k in sorted(found))
 
     def codes(self) -> Iterator[tuple[str, str, str]]:
-        """Every explicitly listed code as ``(concept, system, code)``, in file order."""
+        """Every explicitly listed code of a fact concept as ``(concept, system, code)``, in
+        file order (qualifier codes: :meth:`qualifier_codes`)."""
         return iter(self._explicit)
+
+    def qualifier_codes(self) -> Iterator[tuple[str, str, str]]:
+        """Every code of the qualifier value sets as ``(qualifier, system, code)``."""
+        return iter(self._qualifier_codes)
 
     def families(self) -> Iterator[tuple[str, str, str]]:
         """Every code family (regex filter) as ``(concept, system, pattern)``."""
@@ -256,6 +267,8 @@ class _Builder:
         self.exact: dict[tuple[str, str], list[ConceptMatch]] = {}
         self.filters: dict[str, list[tuple[re.Pattern[str], ConceptMatch]]] = {}
         self.explicit: list[tuple[str, str, str]] = []
+        self.qualifiers: dict[str, ConceptInfo] = {}
+        self.qualifier_codes: list[tuple[str, str, str]] = []
 
     def add_file(self, path: Path) -> None:
         name = path.name
@@ -373,13 +386,15 @@ class _Builder:
             self.problems.extend(problems)
             return
         n_codes = 0
+        listed = self.qualifier_codes if kind == "qualifier" else self.explicit
         for system, code, match in exact:
             self.exact.setdefault((system, code), []).append(match)
-            self.explicit.append((key, system, code))
+            listed.append((key, system, code))
             n_codes += 1
         for system, pattern in families:
             self.filters.setdefault(system, []).append((pattern, plain))
-        self.concepts[key] = ConceptInfo(
+        infos = self.qualifiers if kind == "qualifier" else self.concepts
+        infos[key] = ConceptInfo(
             key=key,
             kind=kind,
             label=label,
@@ -396,6 +411,8 @@ class _Builder:
             _exact={k: tuple(sorted(v, key=lambda m: m.concept)) for k, v in self.exact.items()},
             _filters={k: tuple(v) for k, v in self.filters.items()},
             _explicit=tuple(self.explicit),
+            qualifiers=dict(sorted(self.qualifiers.items())),
+            _qualifier_codes=tuple(self.qualifier_codes),
         )
 
 

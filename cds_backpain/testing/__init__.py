@@ -24,6 +24,7 @@ from ._cases import (
     rule_cases,
 )
 from .builders import EXAMPLE_NOW
+from .shapes import REWRITES, Reshaped, reshaped
 from .strategies import (
     NEGATION_FORMS,
     clinical_resources,
@@ -43,6 +44,8 @@ from .strategies import (
 __all__ = [
     "EXAMPLE_NOW",
     "NEGATION_FORMS",
+    "REWRITES",
+    "Reshaped",
     "RuleCase",
     "category_bundles",
     "clinical_resources",
@@ -61,6 +64,7 @@ __all__ = [
     "red_flag_bundles",
     "red_flag_cases",
     "red_flag_rules",
+    "reshaped",
     "rule_cases",
     "unrelated_resources",
 ]

@@ -211,6 +211,11 @@ def _concepts(need: CPattern, forbid: frozenset[str]) -> list[str]:
     return [c for c in need.concepts if c not in forbid]
 
 
+def _ended(tests: Iterable[CTest]) -> _Interval:
+    """Days since a med course ended that satisfy ``tests``."""
+    return _int_interval(tests, "ended_days", 0, _MAX_DAYS)
+
+
 def _pick(iv: _Interval, preferred: int) -> int:
     return min(max(preferred, iv.lo), iv.hi)
 
@@ -234,6 +239,7 @@ def _representative(need: CPattern, concept: str) -> dict[str, Any]:
     elif need.kind == "med":
         attrs["current"] = _choices(tests, "current", (True, False))[0]
         attrs["days"] = _pick(_int_interval(tests, "days", 0, _MAX_DAYS), 7)
+        attrs["ended_days"] = 0 if attrs["current"] else _pick(_ended(tests), 1)
     elif need.kind == "order":
         attrs["modality"] = _choices(tests, "modality", ("xray", "mri", "ct"))[0]
     return attrs
@@ -410,16 +416,20 @@ def _need_resource(
             )
             return res, _facts_of(book, code, "measure", i, value=float(value), days=days)
         if kind == "med":
-            current = draw(st.sampled_from(_choices(tests, "current", (True, False))))
+            ended_iv = _ended(tests)
+            zero_ok = ended_iv.lo <= 0 <= ended_iv.hi
+            currents = [c for c in _choices(tests, "current", (True, False)) if zero_ok or not c]
+            current = draw(st.sampled_from(currents))
             days = draw(_days(tests, (1, 400), 7))
             code = draw(_code_strategy(book, concept, forbid=bad - {concept}))
-            facts = _facts_of(book, code, "med", i, current=current, days=days)
             if current:
+                facts = _facts_of(book, code, "med", i, current=True, days=days, ended_days=0)
                 res = _fhir.medication_statement(
                     "x", [code.coding()], status="active", start=_ago(now, days)
                 )
                 return res, facts
-            ended = draw(st.integers(1, 365))
+            ended = draw(st.integers(max(1, ended_iv.lo), max(1, min(ended_iv.hi, 365))))
+            facts = _facts_of(book, code, "med", i, current=False, days=days, ended_days=ended)
             res = _fhir.medication_statement(
                 "x",
                 [code.coding()],

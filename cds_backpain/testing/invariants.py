@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..kb.models import URGENCY_ORDER
 from .builders import reference
 from .strategies import VOID_FORMS, negation_twins
+from .timeshift import triage
 
 if TYPE_CHECKING:
     from ..results import Evaluation
@@ -47,6 +48,7 @@ __all__ = [
     "check_red_flag_sound",
     "check_rule_fires",
     "check_same_output",
+    "check_same_triage",
     "check_single_patient",
     "check_urgency_monotone",
     "fired_rules",
@@ -494,6 +496,18 @@ def check_same_output(data: Any, evaluate: Evaluate, *, first: Evaluation | None
     b = evaluate(copy.deepcopy(data))
     assert a.to_json() == b.to_json(), f"two evaluations differ: {_diff(outcome(a), outcome(b))}"
     assert data == before, "evaluate() modified its input"
+
+
+def check_same_triage(
+    data: Any, other: Any, evaluate: Evaluate, *, why: str = "", first: Evaluation | None = None
+) -> None:
+    """``other`` (the same facts in another shape, e.g. drawn by
+    :func:`cds_backpain.testing.shapes.reshaped`) gets the same triage as ``data``: headline,
+    each recommendation (category, urgency, imaging, red flag), every rule fired and the
+    order ratings (:func:`cds_backpain.testing.timeshift.triage`)."""
+    a = triage(first if first is not None else evaluate(data))
+    b = triage(evaluate(other))
+    assert a == b, f"the shape change {why or '(unnamed)'} changed the triage: {_diff(a, b)}"
 
 
 def _shuffled(data: Json, order: str) -> Json:
