@@ -43,6 +43,7 @@ PATIENT_TYPES = frozenset(
         "MedicationStatement",
         "ServiceRequest",
         "Procedure",
+        "MedicationDispense",
     }
 )
 RELEVANT_TYPES = PATIENT_TYPES | {"Medication"}

@@ -29,6 +29,7 @@ PREFETCH_TEMPLATES: dict[str, str] = {
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
     "procedures": "Procedure?patient={{context.patientId}}",
+    "medicationDispenses": "MedicationDispense?patient={{context.patientId}}",
 }
 #: Keys whose template is an instance read (the value is one resource, not a Bundle).
 READ_KEYS = frozenset({"patient"})

@@ -1,9 +1,9 @@
 """Fixtures: the real service in a subprocess on loopback, a tiny FHIR server, JWT keys.
 
 Two service processes per session: ``service`` (JWT required, trust file with keys made
-here, CORS allowlist, small body limit, 1 s FHIR timeout) and ``dev_service``
-(``--insecure-dev``: no JWT, demo page). Both evaluate at the examples' fixed instant.
-Helpers live in ``service_support.py``.
+here, CORS allowlist, small body limit, 2 s FHIR timeout: the slow base answers after 3 s)
+and ``dev_service`` (``--insecure-dev``: no JWT, demo page). Both evaluate at the
+examples' fixed instant. Helpers live in ``service_support.py``.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def service(
     proc, url, log, database = start_service(
         tmp,
         ["--trust", str(trust_file), "--allow-http-fhir", "--cors-origin", CORS_ORIGIN],
-        {"fhir_timeout": 1.0, "max_body_bytes": MAX_BODY},
+        {"fhir_timeout": 2.0, "max_body_bytes": MAX_BODY},
     )
     yield Service(url, log, database, keys)
     stop(proc)
@@ -118,7 +118,7 @@ def dev_service(
     proc, url, log, database = start_service(
         tmp,
         ["--insecure-dev"],
-        {"fhir_timeout": 1.0, "fhir_server_allowlist": [fhir_server.url]},
+        {"fhir_timeout": 2.0, "fhir_server_allowlist": [fhir_server.url]},
     )
     yield Service(url, log, database)
     stop(proc)

@@ -39,6 +39,7 @@ def large_request(limit: int) -> dict:
             "medicationRequests": None,
             "medicationStatements": None,
             "procedures": None,
+            "medicationDispenses": None,
         },
     }
     assert set(body["prefetch"]) == set(PREFETCH_TEMPLATES)

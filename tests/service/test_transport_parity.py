@@ -58,6 +58,19 @@ def test_the_examples_cover_every_resource_type_the_rules_read():
     assert {"Procedure", "ServiceRequest", "Condition", "Observation"} <= types
 
 
+def test_every_type_evaluate_reads_has_a_way_in_through_every_transport():
+    """The service fetches (prefetch templates; ServiceRequests come as draft orders) and
+    the batch reads every type ingest validates, the types evaluate() reads."""
+    from cds_backpain.batch.ndjson import RELEVANT_TYPES
+    from cds_backpain.ingest.r4 import VALIDATED_TYPES
+    from cds_backpain.service.prefetch import PREFETCH_TEMPLATES, template_type
+
+    templated = {template_type(t) for t in PREFETCH_TEMPLATES.values()}
+    # A Medication is read through the medicationReference of a course, not by search.
+    assert VALIDATED_TYPES - {"Medication", "ServiceRequest"} <= templated
+    assert VALIDATED_TYPES <= RELEVANT_TYPES
+
+
 def test_batch_concludes_what_the_library_concludes(library, batch):
     assert {p: ids for p, (ids, _) in library.items()} == batch == library_conclusions()
 
