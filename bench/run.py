@@ -38,6 +38,8 @@ from typing import Any
 NOW = "2026-06-01T12:00:00Z"
 SIZES = (20, 200)
 OUT = Path(__file__).resolve().parent / "out"
+# Measure the checkout this file is in, whatever copy of cds_backpain the interpreter has.
+sys.path.insert(0, str(OUT.parent.parent))
 
 
 # ----------------------------------------------------------------- helpers
@@ -748,6 +750,159 @@ def print_memory(res: dict[str, Any]) -> None:
     )
 
 
+# ----------------------------------------------------------------- scaling
+
+SCALING_SIZES = (20, 200, 2_000, 20_000)
+
+
+def bench_scaling(
+    sizes: tuple[int, ...], engines: tuple[str, ...], rounds: int, baseline_max: int
+) -> dict[str, Any]:
+    """evaluate() on records of growing length, relevant and padded, engines interleaved.
+
+    Every round evaluates every case once (small cases several times, their mean), so all
+    sizes share the machine's load of that moment; a case's figure is the median over the
+    rounds. ``baseline`` cases (relevant records up to ``baseline_max`` resources) run the
+    same pipeline with every fact given to the engine, as before fact classes.
+    """
+    import tracemalloc
+
+    import cds_backpain.pipeline as pipeline
+    from cds_backpain import evaluate, load_knowledge
+    from cds_backpain.engine.fact_classes import reduce_facts
+    from cds_backpain.engine.prepare import engine_input
+    from cds_backpain.ingest import Limits, ingest
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from long_records import irrelevant_record, relevant_record
+
+    kb = load_knowledge()
+    # The library's default Limits refuse more than 5,000 entries; measure beyond them.
+    limits = Limits(max_bytes=1 << 30, max_entries=10**6)
+    bodies = {
+        (shape, size): json.dumps(make(size)).encode()
+        for shape, make in (("relevant", relevant_record), ("irrelevant", irrelevant_record))
+        for size in sizes
+    }
+    facts: dict[tuple[str, int], tuple[int, int]] = {}
+    for key, body in bodies.items():
+        got = ingest(
+            body,
+            valuesets=kb.valuesets,
+            parameters=kb.parameters,
+            now=pipeline.parse_now(NOW),
+            limits=limits,
+        )
+        views = engine_input(kb.compiled, got.facts)
+        facts[key] = (len(views), len(reduce_facts(kb.compiled, views).facts))
+
+    reduced = pipeline.run_on_classes
+
+    def unreduced(engine: Any, rules: Any, views: Any) -> Any:
+        return engine.run(rules, views)
+
+    cases = [(shape, size, eng, "classes") for (shape, size) in bodies for eng in engines]
+    cases += [
+        ("relevant", size, eng, "baseline")
+        for size in sizes
+        if size <= baseline_max
+        for eng in engines
+    ]
+    samples: dict[tuple[str, int, str, str], list[float]] = {c: [] for c in cases}
+
+    def once(case: tuple[str, int, str, str]) -> float:
+        shape, size, eng, how = case
+        pipeline.run_on_classes = reduced if how == "classes" else unreduced  # type: ignore[assignment]
+        try:
+            reps = max(1, 2_000 // size)  # >= 2,000 resources per sample
+            t = time.perf_counter()
+            for _ in range(reps):
+                evaluate(bodies[shape, size], now=NOW, knowledge=kb, engine=eng, limits=limits)
+            return (time.perf_counter() - t) / reps
+        finally:
+            pipeline.run_on_classes = reduced  # type: ignore[assignment]
+
+    for case in cases:  # warm-up: compile, caches, first allocations
+        if case[1] <= 200:
+            once(case)
+    for r in range(rounds):
+        for case in cases:
+            samples[case].append(once(case))
+        print(f"  scaling: round {r + 1}/{rounds} done", file=sys.stderr)
+
+    peaks: dict[tuple[str, int], float] = {}
+    for shape, size in bodies:  # Python heap peak of one evaluation (default engine)
+        gc.collect()
+        tracemalloc.start()
+        evaluate(bodies[shape, size], now=NOW, knowledge=kb, engine=engines[0], limits=limits)
+        peaks[shape, size] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+
+    out: dict[str, Any] = {"rounds": rounds, "cases": []}
+    for case, times in samples.items():
+        shape, size, eng, how = case
+        out["cases"].append(
+            {
+                "shape": shape,
+                "resources": size,
+                "engine": eng,
+                "pipeline": how,
+                "facts": facts[shape, size][0],
+                "engine_facts": facts[shape, size][1]
+                if how == "classes"
+                else facts[shape, size][0],
+                "ms": statistics.median(times) * 1e3,
+                "ms_all": [t * 1e3 for t in times],
+                "us_per_resource": statistics.median(times) / size * 1e6,
+                "best_us_per_resource": min(times) / size * 1e6,
+                "peak_mb": peaks[shape, size] if how == "classes" else None,
+            }
+        )
+    return out
+
+
+def print_scaling(res: dict[str, Any]) -> None:
+    by = {(c["shape"], c["resources"], c["engine"], c["pipeline"]): c for c in res["cases"]}
+    rows = []
+    for c in res["cases"]:
+        base = by.get((c["shape"], 200, c["engine"], c["pipeline"]))
+        ratio = f"{c['us_per_resource'] / base['us_per_resource']:.2f}x" if base else ""
+        best = f"{c['best_us_per_resource'] / base['best_us_per_resource']:.2f}x" if base else ""
+        total = f"{c['ms'] / base['ms']:.1f}x" if base else ""
+        rows.append(
+            [
+                c["shape"] + (" (all facts)" if c["pipeline"] == "baseline" else ""),
+                f"{c['resources']:,}",
+                c["engine"],
+                f"{c['facts']:,} -> {c['engine_facts']:,}",
+                c["ms"],
+                c["us_per_resource"],
+                ratio,
+                best,
+                total,
+                "" if c["peak_mb"] is None else f"{c['peak_mb']:.1f}",
+            ]
+        )
+    print(f"scaling: median of {res['rounds']} interleaved rounds; (best): fastest round's ratio")
+    print(
+        table(
+            rows,
+            [
+                "record",
+                "resources",
+                "engine",
+                "facts -> engine",
+                "ms/eval",
+                "us/resource",
+                "per-res vs 200",
+                "(best)",
+                "eval vs 200",
+                "peak MB",
+            ],
+        )
+    )
+
+
 # ----------------------------------------------------------------- profile
 
 
@@ -782,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
         "what",
         nargs="?",
         default="all",
-        choices=["all", "eval", "stages", "service", "batch", "memory", "profile"],
+        choices=["all", "eval", "stages", "service", "batch", "memory", "profile", "scaling"],
     )
     p.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
     p.add_argument("--engine", choices=["durable", "reference"], default=None)
@@ -807,6 +962,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=20, help="profile: resources")
     p.add_argument("--n", type=int, default=2_000, help="profile: evaluations")
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--rounds", type=int, default=3, help="scaling: interleaved rounds")
+    p.add_argument(
+        "--sizes",
+        default=",".join(map(str, SCALING_SIZES)),
+        help="scaling: record lengths (resources)",
+    )
+    p.add_argument(
+        "--baseline-max",
+        type=int,
+        default=2_000,
+        help="scaling: also run relevant records up to this size with every fact in the engine",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
     a = p.parse_args(argv)
 
@@ -845,6 +1012,13 @@ def main(argv: list[str] | None = None) -> int:
         res = bench_batch(a.patients, workers, a.sample, a.export)
         result["batch"] = res
         print_batch(res)
+        print()
+    if a.what in ("all", "scaling"):
+        engines = (a.engine,) if a.engine else ("durable", "reference")
+        sizes = tuple(int(x) for x in a.sizes.split(","))
+        res = bench_scaling(sizes, engines, a.rounds, a.baseline_max)
+        result["scaling"] = res
+        print_scaling(res)
         print()
     if a.what == "memory":
         res = bench_memory(

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ._errors import InvalidInputError, KnowledgeError
+from .cli_options import INSTANT, OneLineErrors
 
 NOW_HELP = "Evaluation instant (ISO 8601, e.g. 2026-06-01T12:00:00Z); default: now."
 
@@ -17,7 +18,7 @@ def _dump(obj: object) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False)
 
 
-@click.group()
+@click.group(cls=OneLineErrors)
 @click.version_option(package_name="cds-backpain")
 def main() -> None:
     """Clinical decision support for low back pain in runners (FHIR R4 in, CDS Hooks cards out)."""
@@ -25,7 +26,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--now", default=None, help=NOW_HELP)
+@click.option("--now", type=INSTANT, default=None, help=NOW_HELP)
 @click.option(
     "--format",
     "fmt",
@@ -45,8 +46,6 @@ def evaluate(path: Path, now: str | None, fmt: str, engine: str | None) -> None:
     except InvalidInputError as exc:
         click.echo(_dump(exc.outcome))
         sys.exit(2)
-    except ValueError as exc:  # a malformed --now
-        raise click.BadParameter(str(exc), param_hint="--now") from None
     if fmt == "cards":
         click.echo(_dump({"cards": list(ev.cards)}))
     elif fmt == "fhir":
@@ -63,7 +62,13 @@ def evaluate(path: Path, now: str | None, fmt: str, engine: str | None) -> None:
     default=None,
     help="Examples directory (default: the bundled fhir_examples).",
 )
-@click.option("--now", default=None, help="Override each example's evaluation instant.")
+@click.option(
+    "--now",
+    type=INSTANT,
+    default=None,
+    help="Evaluate every example at this instant instead of its own (expect mismatches: "
+    "ages, symptom durations and course lengths are counted back from it).",
+)
 @click.option("--engine", type=click.Choice(["durable", "reference"]), default=None)
 @click.option(
     "--gallery",
@@ -198,12 +203,15 @@ def coverage() -> None:
 
 def _register_commands() -> None:
     from .batch.commands import batch_command, synth_command
+    from .publish.commands import COMMANDS as KNOWLEDGE_COMMANDS
     from .service.commands import feedback_command, serve_command
 
     main.add_command(serve_command, "serve")
     main.add_command(feedback_command, "feedback")
     main.add_command(batch_command, "batch")
     main.add_command(synth_command, "synth")
+    for command in KNOWLEDGE_COMMANDS:
+        knowledge.add_command(command)
 
 
 _register_commands()

@@ -8,6 +8,7 @@ from typing import Any
 
 from .emit import build_bundle, build_cards
 from .engine.base import Engine
+from .engine.fact_classes import run_on_classes
 from .engine.prepare import engine_input
 from .engine.select import get_engine
 from .ingest import Limits, ingest
@@ -52,7 +53,9 @@ def evaluate(
     kb = knowledge or load_knowledge()
     eng = engine if engine is not None and not isinstance(engine, str) else get_engine(engine)
     got = ingest(data, valuesets=kb.valuesets, parameters=kb.parameters, now=instant, limits=limits)
-    firings = eng.run(kb.compiled, engine_input(kb.compiled, got.facts))
+    # The engine sees one fact per class of facts no rule can tell apart (a bounded number
+    # per concept, however long the record); the firings name every member again.
+    firings = run_on_classes(eng, kb.compiled, engine_input(kb.compiled, got.facts))
     conclusions, ratings = resolve(kb, got.facts, firings)
     derived = derivations(kb, got.facts, firings)
     urgency, imaging = headline(conclusions)

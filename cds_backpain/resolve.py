@@ -14,6 +14,7 @@ make them disagree. It applies, in order:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 from .engine.compiled import Firings
@@ -53,22 +54,53 @@ def derivations(
     return tuple(out)
 
 
-def _chain(knowledge: Knowledge, firings: Firings, rule_id: str) -> list[str]:
-    """The rule and, transitively, every fired rule whose conclusion it used."""
-    by_concept: dict[str, list[str]] = {}
-    for rid in firings:
-        by_concept.setdefault(knowledge.rules[rid].concept, []).append(rid)
-    order, seen, todo = [], set(), [rule_id]
-    while todo:
-        rid = todo.pop(0)
-        if rid in seen:
-            continue
-        seen.add(rid)
-        order.append(rid)
-        for key in sorted(firings[rid]):
-            if key.startswith("c:"):
-                todo.extend(sorted(by_concept.get(key[2:], ())))
-    return order
+class _Support:
+    """What each fired rule rests on, computed once per evaluation (not once per conclusion)."""
+
+    def __init__(self, knowledge: Knowledge, facts: Sequence[Fact], firings: Firings):
+        self._knowledge, self._facts, self._firings = knowledge, facts, firings
+        self.by_concept: dict[str, list[str]] = {}
+        for rid in firings:
+            self.by_concept.setdefault(knowledge.rules[rid].concept, []).append(rid)
+        self.uses: dict[str, list[str]] = {
+            rid: sorted(k[2:] for k in keys if k.startswith("c:")) for rid, keys in firings.items()
+        }
+        self._resources: dict[str, frozenset[str]] = {}
+
+    def chain(self, rule_id: str) -> list[str]:
+        """The rule and, transitively, every fired rule whose conclusion it used."""
+        order, seen, todo = [], set(), deque([rule_id])
+        while todo:
+            rid = todo.popleft()
+            if rid in seen:
+                continue
+            seen.add(rid)
+            order.append(rid)
+            for concept in self.uses[rid]:
+                todo.extend(sorted(self.by_concept.get(concept, ())))
+        return order
+
+    def resources(self, rule_id: str) -> frozenset[str]:
+        """The input resources of the facts ``rule_id`` fired on (not through conclusions)."""
+        got = self._resources.get(rule_id)
+        if got is None:
+            facts = self._facts
+            got = self._resources[rule_id] = frozenset(
+                r
+                for key in self._firings[rule_id]
+                if key.startswith("f")
+                for r in facts[int(key[1:])].resources()
+            )
+        return got
+
+    def orders(self, rule_id: str) -> set[str]:
+        """Draft imaging orders among the facts ``rule_id`` fired on."""
+        facts = self._facts
+        return {
+            fact.source
+            for key in self._firings[rule_id]
+            if key.startswith("f") and (fact := facts[int(key[1:])]).kind == "order" and fact.source
+        }
 
 
 def _provenance(knowledge: Knowledge, chain: Sequence[str]) -> tuple[Provenance, ...]:
@@ -135,18 +167,12 @@ def resolve(
             if not _withdrawn_beside_red_flag(knowledge, rec)
         ]
 
+    support = _Support(knowledge, facts, firings)
     conclusions = []
     for rid, _rule, rec in candidates:
-        chain = _chain(knowledge, firings, rid)
-        evidence: set[str] = set()
-        orders: set[str] = set()
-        for r in chain:
-            for key in firings[r]:
-                if key.startswith("f"):
-                    fact = facts[int(key[1:])]
-                    evidence.update(fact.resources())
-                    if fact.kind == "order" and fact.source and r == rid:
-                        orders.add(fact.source)
+        chain = support.chain(rid)
+        evidence: set[str] = set().union(*(support.resources(r) for r in chain))
+        orders = support.orders(rid) if rec.rating else set()
         conclusions.append(
             Conclusion(
                 id=rid,

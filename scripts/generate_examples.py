@@ -537,20 +537,22 @@ def _duration(text: str) -> timedelta:
     raise ValueError(f"not a duration: {text!r} (write e.g. 4d, 2h, 30min)")
 
 
-def _decode(value, codes: dict, key: str = ""):
+def _decode(value, codes: dict, key: str = "", durations: bool = True):
+    """Scenario values to builder arguments: @NAME codings, durations (builder steps only;
+    a resource written in full keeps its FHIR dates), {quantity: [...]} tuples."""
     if isinstance(value, str) and value.startswith("@"):
         name = value[1:]
         if name not in codes:
             raise KeyError(f"unknown coding name {value!r} (define it in scenarios/codes.yaml)")
         return codes[name]
-    if key in DURATIONS and isinstance(value, str):
+    if durations and key in DURATIONS and isinstance(value, str):
         return _duration(value)
-    if isinstance(value, dict) and set(value) == {"quantity"}:
+    if durations and isinstance(value, dict) and set(value) == {"quantity"}:
         return tuple(value["quantity"])
     if isinstance(value, list):
-        return [_decode(v, codes) for v in value]
+        return [_decode(v, codes, durations=durations) for v in value]
     if isinstance(value, dict):
-        return {k: _decode(v, codes, k) for k, v in value.items()}
+        return {k: _decode(v, codes, k, durations) for k, v in value.items()}
     return value
 
 
@@ -608,7 +610,10 @@ def build() -> None:
             ((method, args),) = step.items()
             if method not in STEPS:
                 raise ValueError(f"{path.name}: unknown step {method!r} (one of {sorted(STEPS)})")
-            getattr(k, method)(**_decode(args or {}, codes))
+            if method == "resource":  # the step is the resource itself
+                k.resource(_decode(args, codes, durations=False))
+            else:
+                getattr(k, method)(**_decode(args or {}, codes))
         k.write(**_decode(sc["expected"], codes))
 
 

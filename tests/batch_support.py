@@ -58,3 +58,20 @@ def write_medication_export(directory: Path) -> Path:
     (directory / "Medication.000.ndjson").write_text("".join(json.dumps(m) + "\n" for m in meds))
     (directory / "MedicationRequest.extra.ndjson").write_text(json.dumps(request) + "\n")
     return directory
+
+
+SYNTHEA = Path(__file__).resolve().parent / "data" / "synthea-bulk-10pt"
+
+
+def spark_inputs(directory: Path) -> list[str]:
+    """The vendored Synthea export plus a Medication file joined by reference."""
+    return [str(SYNTHEA), str(write_medication_export(directory))]
+
+
+def local_batch(inputs: list[str], out: Path, now: str) -> tuple[dict[str, dict], dict]:
+    """The local batch's records by patient, and its summary (the Spark tests' reference)."""
+    from cds_backpain.batch.runner import run_batch
+    from cds_backpain.batch.summary import read_records
+
+    report = run_batch(inputs, out, now=now, workers=0, progress=False)
+    return {r["patient"]: r for r in read_records(out / "results.ndjson")}, report.summary

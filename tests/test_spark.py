@@ -8,7 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from batch_support import library_conclusions, write_examples_export, write_medication_export
+from batch_support import (
+    library_conclusions,
+    local_batch,
+    spark_inputs,
+    write_examples_export,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -18,16 +23,18 @@ pytest.importorskip(
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Spark needs Java 17+: no java on PATH and no JAVA_HOME", allow_module_level=True)
 
-from cds_backpain.batch.runner import run_batch  # noqa: E402
 from cds_backpain.batch.spark import (  # noqa: E402
+    RESULT_SCHEMA,
+    KnowledgeMismatchError,
     build_session,
+    check_knowledge,
     evaluate_export,
     summarize_results,
+    tally,
     write_results,
 )
-from cds_backpain.batch.summary import read_records  # noqa: E402
+from cds_backpain.kb.loader import load_knowledge  # noqa: E402
 
-SYNTHEA = Path(__file__).resolve().parent / "data" / "synthea-bulk-10pt"
 NOW = "2026-06-01T12:00:00Z"
 LBP_PATIENTS = {
     "Patient/ca15b832-01e4-41dd-6a52-97bd3e5510cb",
@@ -45,17 +52,12 @@ def spark():
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The Synthea export plus a Medication file joined by reference."""
-    if not SYNTHEA.is_dir():
-        pytest.skip(f"no Synthea export at {SYNTHEA}")
-    return [str(SYNTHEA), str(write_medication_export(tmp_path_factory.mktemp("extra")))]
+    return spark_inputs(tmp_path_factory.mktemp("extra"))
 
 
 @pytest.fixture(scope="module")
 def local(inputs, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], dict]:
-    out = tmp_path_factory.mktemp("local") / "out"
-    report = run_batch(inputs, out, now=NOW, workers=0, progress=False)
-    return {r["patient"]: r for r in read_records(out / "results.ndjson")}, report.summary
+    return local_batch(inputs, tmp_path_factory.mktemp("local") / "out", NOW)
 
 
 def test_spark_and_local_batch_agree_on_every_patient(spark, inputs, local, tmp_path: Path):
@@ -69,9 +71,11 @@ def test_spark_and_local_batch_agree_on_every_patient(spark, inputs, local, tmp_
     assert "MedicationRequest/mr-ibu" in {e for c in joined["conclusions"] for e in c["evidence"]}
 
     keys = ("patients", "ok", "failed", "by_status", "by_urgency", "by_imaging", "by_category")
-    assert {k: v for k, v in summarize_results(results).items() if k in keys} == {
+    counts = tally(results)
+    assert {k: v for k, v in summarize_results(results, counts).items() if k in keys} == {
         k: summary[k] for k in keys
     }
+    assert check_knowledge(results, load_knowledge(), counts) == summary["knowledge"]
 
     write_results(results, str(tmp_path / "ndjson"), "ndjson")
     lines = [
@@ -97,3 +101,15 @@ def test_spark_concludes_what_the_library_concludes_for_every_example(spark, tmp
         r["patient"]: sorted(c["id"] for c in json.loads(r["record"])["conclusions"]) for r in rows
     }
     assert got == library_conclusions()
+
+
+def test_results_from_executors_with_other_knowledge_are_refused(spark):
+    kb = load_knowledge()
+    row = ("p", "ok", None, "none", [], [], "{}")
+    mixed = spark.createDataFrame(
+        [(*row, kb.version, kb.digest), (*row, kb.version, "0" * 64)], RESULT_SCHEMA
+    )
+    with pytest.raises(KnowledgeMismatchError, match=r"other knowledge .* \(1 patients\)"):
+        check_knowledge(mixed, kb)
+    same = spark.createDataFrame([(*row, kb.version, kb.digest)], RESULT_SCHEMA)
+    assert check_knowledge(same, kb) == {"version": kb.version, "digest": kb.digest}

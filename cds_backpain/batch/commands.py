@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ..cli_options import INSTANT
+
 NOW_HELP = (
     "Evaluation instant (ISO 8601, e.g. 2026-06-01T12:00:00Z); default: now, "
     "or the instant recorded in --out when resuming."
@@ -22,7 +24,7 @@ NOW_HELP = (
     type=click.Path(file_okay=False, path_type=Path),
     help="Output directory: results.ndjson, summary.json, run.json.",
 )
-@click.option("--now", default=None, help=NOW_HELP)
+@click.option("--now", type=INSTANT, default=None, help=NOW_HELP)
 @click.option(
     "--workers",
     type=click.IntRange(min=0),
@@ -62,6 +64,7 @@ def batch_command(
     from .._errors import KnowledgeError
     from .runner import BatchError, run_batch
 
+    _check_exports(inputs)
     try:
         report = run_batch(
             inputs,
@@ -76,12 +79,29 @@ def batch_command(
         )
     except (BatchError, KnowledgeError) as exc:
         raise click.ClickException(str(exc)) from None
-    except ValueError as exc:  # a malformed --now
-        raise click.BadParameter(str(exc), param_hint="--now") from None
     click.echo(report.text())
     if report.summary.get("patients", 0) == 0:
         click.echo("no patients found in the input", err=True)
         sys.exit(1)
+
+
+def _check_exports(inputs: tuple[Path, ...]) -> None:
+    """Refuse, before any work, an input that is not a Bulk Data export (say what is)."""
+    from .ndjson import find_inputs
+
+    for path in inputs:
+        if path.is_file() and not path.name.endswith((".ndjson", ".ndjson.gz")):
+            raise click.BadParameter(
+                f"{path} is not a FHIR Bulk Data export: expected NDJSON files (*.ndjson or "
+                "*.ndjson.gz, one resource per line) or directories of them; for one "
+                f"patient's Bundle or resource use 'cds-backpain evaluate {path}'",
+                param_hint="INPUTS",
+            )
+        if path.is_dir() and not find_inputs([path]):
+            raise click.BadParameter(
+                f"{path} holds no *.ndjson or *.ndjson.gz files (a FHIR Bulk Data export)",
+                param_hint="INPUTS",
+            )
 
 
 @click.command("synth")
@@ -95,6 +115,7 @@ def batch_command(
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
 @click.option(
     "--now",
+    type=INSTANT,
     default="2026-06-01T12:00:00Z",
     show_default=True,
     help="The instant the population's dates are relative to.",

@@ -4,11 +4,14 @@ A record is one line of ``results.ndjson``::
 
     {"patient": "Patient/1", "status": "ok", "resources": 12,
      "urgency": "urgent", "imaging": "xray", "categories": ["fracture"],
-     "conclusions": [{"id", "category", "urgency", "imaging", "red_flag", "evidence"}]}
+     "conclusions": [{"id", "category", "urgency", "imaging", "red_flag", "evidence"}],
+     "knowledge": {"version": "2026.11.0", "digest": "<sha256 hex>"}}
 
 ``status`` is ``ok``, ``invalid`` (the input is not acceptable FHIR: ``outcome`` holds the
 OperationOutcome) or ``error`` (the evaluation failed: ``outcome`` says how). With
 ``full=True`` an ``ok`` record also carries the whole ``evaluation`` (``Evaluation.to_json()``).
+``knowledge`` names the knowledge version and digest the record came from (every record
+``evaluate_group`` makes; a worker that died mid-patient leaves a record without it).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def ok_record(
             }
             for c in ev.conclusions
         ],
+        "knowledge": ev.knowledge.model_dump(),
     }
     if full:
         rec["evaluation"] = ev.to_json()
@@ -63,13 +67,19 @@ def ok_record(
 
 
 def failed_record(
-    patient: str, status: str, oo: dict[str, Any], resources: int | None = None
+    patient: str,
+    status: str,
+    oo: dict[str, Any],
+    resources: int | None = None,
+    knowledge: Knowledge | None = None,
 ) -> dict[str, Any]:
     """The record of a patient whose evaluation failed (``status`` invalid or error)."""
     rec: dict[str, Any] = {"patient": f"Patient/{patient}", "status": status}
     if resources is not None:
         rec["resources"] = resources
     rec["outcome"] = oo
+    if knowledge is not None:
+        rec["knowledge"] = {"version": knowledge.version, "digest": knowledge.digest}
     return rec
 
 
@@ -119,9 +129,10 @@ def evaluate_group(
             limits=limits or Limits(**BATCH_LIMITS),
         )
     except InvalidInputError as exc:
-        return failed_record(pid, "invalid", exc.outcome, n)
+        return failed_record(pid, "invalid", exc.outcome, n, knowledge)
     except Exception as exc:  # a failing patient never stops the run
-        return failed_record(pid, "error", outcome("exception", f"{type(exc).__name__}: {exc}"), n)
+        oo = outcome("exception", f"{type(exc).__name__}: {exc}")
+        return failed_record(pid, "error", oo, n, knowledge)
     return ok_record(pid, ev, n, full=full)
 
 

@@ -6,12 +6,17 @@ executors' Python workers, which load the knowledge base once each. Results are 
 same records as the local ``results.ndjson``, written as NDJSON text or Parquet, and
 the same ``summary.json`` (computed with Spark aggregations).
 
-Submit to a cluster (see docs/batch.md)::
+Every result row also carries the knowledge version and digest its executor loaded;
+the job refuses (:class:`KnowledgeMismatchError`) results from executors whose knowledge
+differs from the driver's, and the summary records the driver's.
 
-    spark-submit --master yarn --archives env.tar.gz#env \\
-        --conf spark.pyspark.python=./env/bin/python \\
-        -m cds_backpain.batch.spark s3a://bucket/export/ --out s3a://bucket/results \\
-        --now 2026-06-01T12:00:00Z --format parquet
+Submit to a cluster with the launcher ``cds_backpain/batch/spark_submit.py`` (a plain
+script, which ``spark-submit`` needs; see docs/batch.md)::
+
+    spark-submit --master spark://host:7077 \\
+        --conf spark.pyspark.python=/opt/venv/bin/python \\
+        "$(python -m cds_backpain.batch.spark --launcher)" s3a://bucket/export/ \\
+        --out s3a://bucket/results --now 2026-06-01T12:00:00Z --format parquet
 
 or ``python -m cds_backpain.batch.spark --master local[2] export/ --out results/``.
 """
@@ -30,6 +35,16 @@ from .records import dumps, evaluate_group
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from ..kb.knowledge import Knowledge
+
+#: The launcher script to give ``spark-submit`` (absolute imports only).
+LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spark_submit.py")
+
+
+class KnowledgeMismatchError(RuntimeError):
+    """Executors evaluated with knowledge other than the driver's: the results are refused."""
+
 
 _ID = r"([A-Za-z0-9\-.]{1,64})"
 _PATIENT_REF = rf"^(?:Patient/|urn:uuid:){_ID}$"
@@ -140,6 +155,7 @@ def _evaluate_partition(
     rows: Iterable[Any], now: str, engine: str | None, full: bool
 ) -> Iterator[tuple[Any, ...]]:
     kb = _knowledge()
+    version, digest = kb.version, kb.digest
     for row in rows:
         rec = evaluate_group(
             (row["patient"], row["lines"]), now=now, knowledge=kb, engine=engine, full=full
@@ -152,12 +168,15 @@ def _evaluate_partition(
             rec.get("categories") or [],
             [c["id"] for c in rec.get("conclusions", ())],
             dumps(rec),
+            version,
+            digest,
         )
 
 
 RESULT_SCHEMA = (
     "patient string, status string, urgency string, imaging string, "
-    "categories array<string>, conclusions array<string>, record string"
+    "categories array<string>, conclusions array<string>, record string, "
+    "knowledge_version string, knowledge_digest string"
 )
 
 
@@ -178,7 +197,8 @@ def evaluate_export(
     partitions: int | None = None,
 ) -> DataFrame:
     """One row per patient: ``patient, status, urgency, imaging, categories, conclusions,
-    record`` (``record``: the local batch's JSON line for that patient)."""
+    record, knowledge_version, knowledge_digest`` (``record``: the local batch's JSON line
+    for that patient; the knowledge columns: what the executor that evaluated it loaded)."""
     from pyspark.sql import functions as F
 
     instant = _instant(now)
@@ -191,38 +211,78 @@ def evaluate_export(
     return spark.createDataFrame(rdd, RESULT_SCHEMA)
 
 
-def summarize_results(results: DataFrame) -> dict[str, Any]:
-    """The local batch's summary, computed with Spark aggregations (failures: up to 1000)."""
+#: The columns results are tallied by: one small aggregation gives the summary and the
+#: knowledge check (each distinct combination is one row on the driver).
+TALLY_COLUMNS = (
+    "status",
+    "urgency",
+    "imaging",
+    "categories",
+    "knowledge_version",
+    "knowledge_digest",
+)
+
+
+def tally(results: DataFrame) -> list[Any]:
+    """``results`` counted by :data:`TALLY_COLUMNS` (one Spark job)."""
+    return results.groupBy(*TALLY_COLUMNS).count().collect()
+
+
+def check_knowledge(
+    results: DataFrame, expected: Knowledge, counts: list[Any] | None = None
+) -> dict[str, str]:
+    """The knowledge stamp of ``results``; KnowledgeMismatchError if any executor loaded
+    other knowledge than ``expected`` (the driver's). ``counts``: a :func:`tally` of them."""
+    stamps: dict[tuple[str, str], int] = {}
+    for r in tally(results) if counts is None else counts:
+        key = (r["knowledge_version"], r["knowledge_digest"])
+        stamps[key] = stamps.get(key, 0) + r["count"]
+    want = (expected.version, expected.digest)
+    others = {k: n for k, n in stamps.items() if k != want}
+    if others:
+        listed = ", ".join(f"{v} {d[:12]}… ({n} patients)" for (v, d), n in sorted(others.items()))
+        raise KnowledgeMismatchError(
+            f"executors evaluated with other knowledge than the driver's {want[0]} "
+            f"{want[1][:12]}…: {listed}; install the same cds-backpain on every node"
+        )
+    return {"version": expected.version, "digest": expected.digest}
+
+
+def summarize_results(results: DataFrame, counts: list[Any] | None = None) -> dict[str, Any]:
+    """The local batch's summary (failures: up to 1000), from a :func:`tally` of
+    ``results`` and, when some failed, one query for the failures."""
+    from collections import Counter
+
     from pyspark.sql import functions as F
 
     from ..kb.models import IMAGING_ORDER
     from .summary import MAX_LISTED_FAILURES
 
-    status = {r["status"]: r["count"] for r in results.groupBy("status").count().collect()}
-    ok = results.where(F.col("status") == "ok")
-    urgency = {
-        (r["urgency"] or "none"): r["count"] for r in ok.groupBy("urgency").count().collect()
-    }
-    imaging = {
-        (r["imaging"] or "none"): r["count"] for r in ok.groupBy("imaging").count().collect()
-    }
-    category = {
-        r["category"]: r["count"]
-        for r in ok.select(F.explode("categories").alias("category"))
-        .groupBy("category")
-        .count()
-        .collect()
-    }
+    status: Counter[str] = Counter()
+    urgency: Counter[str] = Counter()
+    imaging: Counter[str] = Counter()
+    category: Counter[str] = Counter()
+    for r in tally(results) if counts is None else counts:
+        status[r["status"]] += r["count"]
+        if r["status"] == "ok":
+            urgency[r["urgency"] or "none"] += r["count"]
+            imaging[r["imaging"] or "none"] += r["count"]
+            for c in r["categories"] or ():
+                category[c] += r["count"]
     failures = [
         {
             "patient": r["patient"],
             "status": r["status"],
             "outcome": json.loads(r["record"]).get("outcome"),
         }
-        for r in results.where(F.col("status") != "ok")
-        .orderBy("patient")
-        .limit(MAX_LISTED_FAILURES)
-        .collect()
+        for r in (
+            results.where(F.col("status") != "ok")
+            .orderBy("patient")
+            .limit(MAX_LISTED_FAILURES)
+            .collect()
+            if sum(status.values()) > status.get("ok", 0)
+            else ()
+        )
     ]
     return {
         "patients": sum(status.values()),
@@ -253,18 +313,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for ``spark-submit`` / ``python -m cds_backpain.batch.spark``."""
     from datetime import UTC, datetime
 
+    if argv is None:
+        argv = sys.argv[1:]
+    if list(argv) == ["--launcher"]:
+        print(LAUNCHER)
+        return 0
     p = argparse.ArgumentParser(prog="cds_backpain.batch.spark", description=__doc__.split("\n")[0])
     p.add_argument("inputs", nargs="+", help="NDJSON files or directories (any Hadoop path)")
     p.add_argument("--out", required=True, help="output directory for the results")
     p.add_argument("--now", default=None, help="evaluation instant (ISO 8601); default: now")
-    p.add_argument("--format", choices=("ndjson", "parquet"), default="ndjson")
+    p.add_argument(
+        "--format",
+        choices=("ndjson", "parquet"),
+        default="ndjson",
+        help="ndjson: the records as text part-*.txt files; parquet: every column",
+    )
     p.add_argument("--engine", choices=("durable", "reference"), default=None)
     p.add_argument("--full", action="store_true", help="store whole evaluations")
     p.add_argument("--partitions", type=int, default=None, help="patient partitions")
     p.add_argument("--summary", default=None, help="local path for summary.json")
     p.add_argument("--master", default=None, help="Spark master (default: from spark-submit)")
     args = p.parse_args(argv)
-    now = _instant(args.now or datetime.now(UTC).isoformat())
+    from ..cli_options import check_instant
+    from ..kb.loader import load_knowledge
+
+    try:
+        now = check_instant(args.now or datetime.now(UTC).isoformat())
+    except ValueError as exc:
+        p.error(f"--now: {exc}")
+    kb = load_knowledge()
     spark = build_session(args.master)
     try:
         results = evaluate_export(
@@ -275,9 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             full=args.full,
             partitions=args.partitions,
         ).cache()
+        counts = tally(results)
+        stamp = check_knowledge(results, kb, counts)  # before anything is written
         write_results(results, args.out, args.format)
-        summary = summarize_results(results)
-        summary["now"] = now
+        summary = summarize_results(results, counts)
+        summary.update(now=now, knowledge=stamp)
         text = json.dumps(summary, indent=2, ensure_ascii=False)
         if args.summary:
             with open(args.summary, "w", encoding="utf-8") as fh:

@@ -84,6 +84,15 @@ def supports_extensions(supports: Sequence[str]) -> list[dict[str, str]]:
     return [{"url": SUPPORTS_EXTENSION, "valueCode": s} for s in supports]
 
 
+#: Key of the CDS Hooks card extension that names the knowledge a card came from.
+KNOWLEDGE_EXTENSION = "cds-backpain.knowledge"
+
+
+def knowledge_stamp(knowledge: Knowledge) -> dict[str, str]:
+    """The knowledge version and digest (sha256 hex) every output names, as in ``to_json()``."""
+    return {"version": knowledge.version, "digest": knowledge.digest}
+
+
 def validating() -> bool:
     """Whether emitted FHIR resources are re-validated with the R4B models as they are built.
 

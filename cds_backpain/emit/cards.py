@@ -20,10 +20,12 @@ from fhir.resources.R4B import get_fhir_model_class
 from .._errors import KnowledgeError
 from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan, SuggestionOut
 from ._shared import (
+    KNOWLEDGE_EXTENSION,
     OVERRIDE_REASONS_SYSTEM,
     RULES_SYSTEM,
     category_words,
     dedupe,
+    knowledge_stamp,
     ordered_conclusions,
     prune,
     rebase,
@@ -140,11 +142,14 @@ def _card(
             "url": primary_url(c),
             "topic": {
                 "system": RULES_SYSTEM,
+                "version": knowledge.version,
                 "code": c.id,
                 "display": category_words(c.category, knowledge),
             },
         },
         "links": card_links(c, knowledge),
+        # CDS Hooks' Source takes no extension: the digest travels in the card's.
+        "extension": {KNOWLEDGE_EXTENSION: knowledge_stamp(knowledge)},
     }
     suggestions = _suggestions(c, knowledge, patient_ref, str(card_uuid))
     if suggestions:

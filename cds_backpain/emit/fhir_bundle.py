@@ -375,8 +375,12 @@ def _provenance(
                         {"system": PARTICIPANT_TYPE, "code": "assembler", "display": "Assembler"}
                     ]
                 },
-                "who": {
-                    "display": f"cds-backpain {package_version()} (knowledge {knowledge.version})"
+                "who": {  # the assembler: this software with this exact knowledge
+                    "identifier": {
+                        "system": KNOWLEDGE_DIGEST_SYSTEM,
+                        "value": f"sha256:{knowledge.digest}",
+                    },
+                    "display": f"cds-backpain {package_version()} (knowledge {knowledge.version})",
                 },
             }
         ],

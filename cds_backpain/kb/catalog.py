@@ -50,8 +50,9 @@ def _absent_words(kb: Knowledge, a: AbsentPattern) -> str:
     return f"no current {_KIND_WORDS[a.kind]} {_concepts(kb, a.concepts)}"
 
 
-def _rule_section(kb: Knowledge, rule: Rule) -> list[str]:
-    out = [f"### `{rule.id}` — {rule.title}", "", rule.description, ""]
+def when_lines(kb: Knowledge, rule: Rule) -> list[str]:
+    """A rule's ``when`` in words, one Markdown line per clause heading or pattern."""
+    out: list[str] = []
     when = rule.when
     if when.all:
         out.append("**All of:**")
@@ -63,6 +64,12 @@ def _rule_section(kb: Knowledge, rule: Rule) -> list[str]:
     if when.none:
         out.append("**None of:**")
         out += [f"- {_absent_words(kb, a)}" for a in when.none]
+    return out
+
+
+def _rule_section(kb: Knowledge, rule: Rule) -> list[str]:
+    out = [f"### `{rule.id}` — {rule.title}", "", rule.description, ""]
+    out += when_lines(kb, rule)
     out.append("")
     rec = rule.recommend
     if rec is None:

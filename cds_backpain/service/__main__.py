@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from ..cli_options import OneLineErrors
 from .commands import feedback_command, serve_command
 
 
-@click.group()
+@click.group(cls=OneLineErrors)
 def main() -> None:
     """cds-backpain CDS Hooks service."""
 

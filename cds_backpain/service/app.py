@@ -46,9 +46,11 @@ from .errors import (
     service_error_handler,
 )
 from .feedback import CardRecord, FeedbackStore, validate_feedback
+from .fhir_api import fhir_routes
 from .hooks import HookRequest, body_limits, parse_hook_request, parse_json_body
-from .limits import BodySizeLimitMiddleware
+from .limits import BodySizeLimitMiddleware, refuse_costly
 from .logs import AccessLogMiddleware, configure_logging
+from .metrics import Metrics, MetricsMiddleware, metrics_of
 from .openapi import openapi_document
 from .prefetch import FhirFetcher, gather
 
@@ -154,6 +156,9 @@ async def _call_service(request: Request) -> Response:
     if records:
         await run_in_threadpool(rt.store.record_cards, records)
     fields.update(cards=len(body["cards"]), system_actions=len(body.get("systemActions", ())))
+    if metrics := metrics_of(request.scope):
+        red = (c.category for c in evaluation.red_flags)
+        metrics.hook_call(service.id, body["cards"], red, gathered.origin)
     return JSONBody(body)
 
 
@@ -215,6 +220,7 @@ async def run_evaluation(
     rt: Runtime, resources: list[dict[str, Any]], limits: Limits, *, inline: bool
 ) -> Evaluation:
     """Evaluate one call, one evaluation at a time per worker (``rt.evaluations``)."""
+    refuse_costly(resources, rt.config.max_relevant_resources)
     limiter = rt.evaluations
     if inline and limiter.available_tokens >= 1:
         limiter.acquire_nowait()
@@ -344,20 +350,10 @@ async def feedback(request: Request) -> Response:
     )
     items = validate_feedback(document)
     stored, duplicates = await run_in_threadpool(rt.store.store, service.id, items)
+    if metrics := metrics_of(request.scope):
+        metrics.feedback_items(service.id, items)
     _log_fields(request.scope).update(stored=stored, duplicates=duplicates)
     return JSONBody({"stored": stored, "duplicates": duplicates})
-
-
-async def conformance(request: Request) -> Response:
-    """A CodeSystem, StructureDefinition or ValueSet our output names (public, no JWT)."""
-    from ..emit.conformance import conformance_resources
-    from ..kb.loader import load_knowledge
-
-    key = (request.path_params["rtype"], request.path_params["rid"])
-    resource = conformance_resources(load_knowledge()).get(key)
-    if resource is None:
-        raise ServiceError.simple(404, f"no {key[0]} with id {key[1]!r} here")
-    return JSONBody(resource, media_type="application/fhir+json")
 
 
 async def openapi(request: Request) -> Response:
@@ -372,9 +368,10 @@ async def health(request: Request) -> Response:
 
 
 class JwtAuthMiddleware:
-    """Requires a trusted client's JWT on every ``/cds-services`` endpoint (401 otherwise)."""
+    """Requires a trusted client's JWT on every ``/cds-services`` and ``/fhir`` endpoint
+    (401 otherwise)."""
 
-    PROTECTED = "/cds-services"
+    PROTECTED = ("/cds-services", "/fhir")
 
     def __init__(self, app: ASGIApp, public_url: str | None, required: bool):
         self.app = app
@@ -388,8 +385,8 @@ class JwtAuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        protected = scope["type"] == "http" and (
-            path == self.PROTECTED or path.startswith(self.PROTECTED + "/")
+        protected = scope["type"] == "http" and any(
+            path == p or path.startswith(p + "/") for p in self.PROTECTED
         )
         runtime: Runtime | None = (
             getattr(scope.get("app").state, "runtime", None) if scope.get("app") else None
@@ -407,6 +404,8 @@ class JwtAuthMiddleware:
                 headers.get("authorization"), self.audience(scope)
             )
         except AuthError as exc:
+            if metrics := metrics_of(scope):
+                metrics.auth_failure(exc.reason)
             log.info(
                 "authentication failed",
                 extra={
@@ -453,9 +452,9 @@ def routes(config: ServiceConfig) -> list[BaseRoute]:
         Route("/cds-services", discovery, methods=["GET"]),
         Route("/cds-services/{service_id}", call_service, methods=["POST"]),
         Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
-        Route("/fhir/{rtype}/{rid}", conformance, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
+        *fhir_routes(),
     ]
     if config.demo_enabled:
         out.extend(demo_routes())
@@ -515,7 +514,8 @@ def create_app(config: ServiceConfig) -> Starlette:
             await http.aclose()
             engine.dispose()
 
-    middleware = [Middleware(AccessLogMiddleware)]
+    metrics = Metrics()
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics), Middleware(AccessLogMiddleware)]
     if config.cors_origins:
         middleware.append(Middleware(CdsCorsMiddleware, origins=config.cors_origins))
     middleware += [
@@ -523,8 +523,8 @@ def create_app(config: ServiceConfig) -> Starlette:
         Middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes),
         Middleware(TrailingSlashMiddleware),
     ]
-    return Starlette(
-        routes=routes(config),
+    app = Starlette(
+        routes=[*routes(config), Route("/metrics", metrics.endpoint, methods=["GET"])],
         middleware=middleware,
         exception_handlers={
             ServiceError: service_error_handler,
@@ -533,6 +533,8 @@ def create_app(config: ServiceConfig) -> Starlette:
         },
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    return app
 
 
 #: A synthetic patient evaluated once at start-up (one resource of each type the

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from ..cli_options import INSTANT, check_instant, check_sqlite_exists
 from .config import CONFIG_ENV, ConfigError, ServiceConfig, load_config
 
 
@@ -24,9 +25,32 @@ def _resolve(config_file: str | None, **overrides: Any) -> ServiceConfig:
         raise click.UsageError(str(exc)) from None
 
 
+def _checked(config: ServiceConfig) -> ServiceConfig:
+    """Start-up checks of what a config file may hold, and the demo's evaluation instant."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from ..examples import EXAMPLES_NOW
+
+    try:
+        make_url(config.database_url)
+    except ArgumentError:
+        raise click.UsageError(
+            f"database_url {config.database_url!r} is not a SQLAlchemy URL"
+        ) from None
+    if config.now is None:
+        if config.demo_enabled:  # the demo shows the examples as written (docs/integration.md)
+            return config.model_copy(update={"now": EXAMPLES_NOW})
+        return config
+    try:
+        return config.model_copy(update={"now": check_instant(config.now)})
+    except ValueError as exc:
+        raise click.UsageError(f"now: {exc}") from None
+
+
 @click.command("serve")
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8080).")
 @click.option(
     "--config",
     "config_file",
@@ -86,7 +110,13 @@ def _resolve(config_file: str | None, **overrides: Any) -> ServiceConfig:
     default=None,
     help="Serve the demo page (default: only with --insecure-dev).",
 )
-@click.option("--now", default=None, help="Fixed evaluation instant (demos and tests).")
+@click.option(
+    "--now",
+    type=INSTANT,
+    default=None,
+    help="Fixed evaluation instant (demos and tests). Default: the time of each call; with "
+    "the demo page on, the bundled examples' instant.",
+)
 @click.option(
     "--forwarded-allow-ips",
     default=None,
@@ -111,10 +141,12 @@ def serve_command(config_file: str | None, forwarded_allow_ips: str | None, **op
 
     from .app import INSECURE_WARNING, load_trust
     from .logs import uvicorn_log_config
+    from .metrics import MULTIPROC_ENV
 
     if not options["cors_origins"]:
         options["cors_origins"] = None
     config = _resolve(config_file, **options)
+    config = _checked(config)
     try:
         load_trust(config)  # fail before binding the port
     except ConfigError as exc:
@@ -122,6 +154,14 @@ def serve_command(config_file: str | None, forwarded_allow_ips: str | None, **op
     if config.insecure_dev:
         click.secho(f"WARNING: {INSECURE_WARNING}", fg="red", bold=True, err=True)
     os.environ[CONFIG_ENV] = config.to_env()
+    if config.workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # /metrics sums the workers' values, kept in files here (docs/operations.md)
+        import atexit
+        import shutil
+        import tempfile
+
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="cds-backpain-metrics-")
+        atexit.register(shutil.rmtree, os.environ[MULTIPROC_ENV], True)
     uvicorn.run(
         "cds_backpain.service.app:app_from_env",
         factory=True,
@@ -161,6 +201,7 @@ def feedback_report(config_file: str | None, database_url: str | None, as_json: 
     from .feedback import FeedbackStore
 
     config = _resolve(config_file, database_url=database_url)
+    check_sqlite_exists(config.database_url)
     engine = open_database(config.database_url)
     try:
         rows = FeedbackStore(engine).report()

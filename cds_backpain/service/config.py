@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .limits import MAX_RELEVANT_RESOURCES
+
 #: Environment variable carrying the resolved configuration to the workers.
 CONFIG_ENV = "CDS_BACKPAIN_SERVICE_CONFIG"
 #: Environment variable naming the trust file (same as ``--trust``).
@@ -54,6 +56,8 @@ class ServiceConfig(BaseModel):
     cors_origins: tuple[str, ...] = ()
     #: Largest accepted request body (bytes); larger ones get 413.
     max_body_bytes: int = Field(5_000_000, ge=1024)
+    #: Most resources the rules read in one call; more get 413 (see ``limits``).
+    max_relevant_resources: int = Field(MAX_RELEVANT_RESOURCES, ge=1)
     #: SQLAlchemy URL of the feedback store (also holds the JWT replay cache).
     database_url: str = "sqlite:///cds_backpain_service.sqlite3"
     #: FHIR fallback: per-request timeout (seconds), pages and resources per prefetch key.

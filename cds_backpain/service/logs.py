@@ -104,6 +104,20 @@ def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
     }
 
 
+class StatusRecorder:
+    """An ASGI ``send`` that passes messages on and remembers the response status
+    (500 until the app starts a response)."""
+
+    def __init__(self, send: Send):
+        self.send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class AccessLogMiddleware:
     """Logs one JSON record per HTTP request; handlers add fields to ``scope['state']``."""
 
@@ -115,19 +129,12 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
         scope.setdefault("state", {})
         fields: dict[str, Any] = {}
         scope["state"]["log"] = fields
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        sent = StatusRecorder(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, sent)
         finally:
             log.info(
                 "request",
@@ -135,7 +142,7 @@ class AccessLogMiddleware:
                     "event": "request",
                     "method": scope["method"],
                     "path": scope["path"],
-                    "status": status,
+                    "status": sent.status,
                     "ms": round((time.perf_counter() - start) * 1000, 1),
                     **fields,
                 },

@@ -12,7 +12,20 @@ invariants every evaluation must satisfy.
 
 Guide: docs/qa.md. Strategies draw codes from ``knowledge/valuesets`` and rules from
 ``knowledge/rules`` (loaded on first draw, or pass ``knowledge=``).
+
+Needs the ``qa`` extra (``pip install 'cds-backpain[qa]'``, which brings hypothesis).
 """
+
+try:
+    import hypothesis  # noqa: F401 - the whole kit is built on it
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess test
+    if exc.name != "hypothesis":
+        raise
+    raise ModuleNotFoundError(
+        "cds_backpain.testing needs hypothesis: install the QA extra with "
+        "pip install 'cds-backpain[qa]' (or '.[qa]' from a checkout)",
+        name=exc.name,
+    ) from None
 
 from ._cases import (
     RuleCase,

@@ -710,11 +710,15 @@ def patient_bundles(
     instant = _now(now)
     pat = _or(patient, patients(now=instant))
     res = _or(resources, clinical_resources(now=instant, knowledge=knowledge))
-    return st.builds(
-        lambda p, rs: _assemble(p, rs, instant),
-        pat,
-        st.lists(res, min_size=min_resources, max_size=max_resources),
-    )
+    listed = st.lists(res, min_size=min_resources, max_size=max_resources)
+
+    # a composite, not st.builds: hypothesis then prints a falsifying bundle as the JSON
+    # value it is (copyable, docs/qa.md), not as the call that assembled it
+    @st.composite
+    def bundles(draw: st.DrawFn) -> Json:
+        return _assemble(draw(pat), draw(listed), instant)
+
+    return bundles()
 
 
 # --------------------------------------------------------------------------- twins

@@ -1,9 +1,10 @@
 """Fixtures: the real service in a subprocess on loopback, a tiny FHIR server, JWT keys.
 
 Two service processes per session: ``service`` (JWT required, trust file with keys made
-here, CORS allowlist, small body limit, 2 s FHIR timeout: the slow base answers after 3 s)
-and ``dev_service`` (``--insecure-dev``: no JWT, demo page). Both evaluate at the
-examples' fixed instant. Helpers live in ``service_support.py``.
+here, CORS allowlist, small body limit and no relevant-resource limit below it, 2 s FHIR
+timeout: the slow base answers after 3 s) and ``dev_service`` (``--insecure-dev``: no JWT,
+demo page). Both evaluate at the examples' fixed instant. Helpers live in
+``service_support.py``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ def service(
     proc, url, log, database = start_service(
         tmp,
         ["--trust", str(trust_file), "--allow-http-fhir", "--cors-origin", CORS_ORIGIN],
-        {"fhir_timeout": 2.0, "max_body_bytes": MAX_BODY},
+        # Calls up to the body limit are evaluated (test_responsiveness); the default
+        # max_relevant_resources is tested on dev_service (test_evaluation_limit).
+        {"fhir_timeout": 2.0, "max_body_bytes": MAX_BODY, "max_relevant_resources": 5_000},
     )
     yield Service(url, log, database, keys)
     stop(proc)

@@ -42,6 +42,9 @@ def test_insecure_dev_mode_warns(dev_service):
 def test_cards_render_like_an_ehr(dev_service, tmp_path):
     if not CHROMIUM.exists():
         pytest.skip("needs /usr/bin/chromium (run scripts/install-browser.sh)")
+    pytest.importorskip(
+        "playwright", reason="needs the browser extra (pip install -e '.[browser]')"
+    )
     from playwright.sync_api import sync_playwright
 
     out = DOCS if os.environ.get("CDS_BACKPAIN_UPDATE_SCREENSHOTS") == "1" else tmp_path

@@ -1,0 +1,1 @@
+"""Knowledge lifecycle: the FHIR knowledge package, diffs, population impact, safety case."""
