@@ -8,18 +8,13 @@ a deployment's base replaces the knowledge's everywhere in the output.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from cds_backpain import evaluate
 from cds_backpain.emit._shared import BASE, CANONICAL_ENV
-from cds_backpain.emit.conformance import (
-    RULES_FILE,
-    canonical_urls,
-    conformance_resources,
-    rules_codesystem,
-)
+from cds_backpain.emit.conformance import canonical_urls, conformance_resources
 from cds_backpain.examples import EXAMPLES_NOW, load_examples
 from cds_backpain.kb.loader import load_knowledge
+from cds_backpain.publish.fhir_package import resources_of
 
 #: Identifier systems (not code systems: no definition to serve) and the knowledge URI.
 IDENTIFIER_SYSTEMS = {f"{BASE}/knowledge-digest", f"{BASE}/source-span", f"{BASE}/guideline"}
@@ -42,18 +37,13 @@ def _urls_used(doc) -> set[str]:
     return {s for s in _strings(doc, []) if s.startswith(BASE + "/")}
 
 
-def test_the_rules_codesystem_is_in_step_with_the_rules():
-    kb = load_knowledge()
-    on_disk = json.loads((Path(kb.root) / RULES_FILE).read_text(encoding="utf-8"))
-    assert on_disk == rules_codesystem(kb), (
-        "knowledge/codesystems/rules.json is stale: python -m cds_backpain.emit.conformance"
-    )
-
-
 def test_every_canonical_url_in_the_output_is_defined_in_knowledge():
     kb = load_knowledge()
     defined = canonical_urls(kb)
-    topics = {c["code"] for c in rules_codesystem(kb)["concept"]}
+    (rules,) = [
+        r for r in resources_of(kb) if r["resourceType"] == "CodeSystem" and r["id"] == "rules"
+    ]
+    topics = {c["code"] for c in rules["concept"]}
     used: set[str] = set()
     for ex in load_examples():
         ev = evaluate(ex.path, now=EXAMPLES_NOW)
@@ -78,4 +68,5 @@ def test_the_canonical_base_is_configurable(monkeypatch):
     assert BASE not in text
     assert f"{OTHER_BASE}/CodeSystem/rules" in text
     served = conformance_resources(load_knowledge())
-    assert served["CodeSystem", "rules"]["url"] == f"{OTHER_BASE}/CodeSystem/rules"
+    passage = served["StructureDefinition", "source-passage"]["url"]
+    assert passage == f"{OTHER_BASE}/StructureDefinition/source-passage"

@@ -1,16 +1,14 @@
 """The conformance resources behind every URL the output uses under our canonical base.
 
-* ``knowledge/codesystems/``: conclusion categories, override reasons, local findings,
-  and ``rules`` (the card topic codes: one per recommending rule, generated from the
-  rules by :func:`rules_codesystem`; a test keeps the file in step);
+* ``knowledge/codesystems/``: conclusion categories, override reasons, local findings
+  (the card topic CodeSystem ``rules`` is generated from the rules by
+  :mod:`cds_backpain.publish.fhir_package`, with the other knowledge artifacts);
 * ``knowledge/structuredefinitions/``: every extension we define (on value sets and on
   Provenance entities);
 * ``knowledge/valuesets/``: the value sets the rules read.
 
-The service serves them at ``/fhir/<type>/<id>`` under the configured canonical base
-(:func:`~._shared.canonical_base`). Regenerate the rules CodeSystem after changing rules::
-
-    python -m cds_backpain.emit.conformance
+The service serves them at ``/fhir/<type>/<id>``, with the exported artifacts, under the
+configured canonical base (:func:`~._shared.canonical_base`).
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._shared import BASE, RULES_SYSTEM, rebase
+from ._shared import BASE, rebase
 
 if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge
@@ -30,33 +28,6 @@ FOLDERS = {
     "StructureDefinition": "structuredefinitions",
     "ValueSet": "valuesets",
 }
-RULES_FILE = "codesystems/rules.json"
-
-
-def rules_codesystem(knowledge: Knowledge) -> dict[str, Any]:
-    """The CodeSystem of card topics: one code per rule that recommends (its id)."""
-    concepts = [
-        {"code": rule.id, "display": rule.title, "definition": " ".join(rule.description.split())}
-        for rule in knowledge.rules.values()
-        if rule.recommend is not None
-    ]
-    return {
-        "resourceType": "CodeSystem",
-        "id": "rules",
-        "url": RULES_SYSTEM,
-        "name": "Rules",
-        "title": "cds-backpain recommendation rules",
-        "status": "active",
-        "content": "complete",
-        "caseSensitive": True,
-        "description": (
-            "The recommendation rules of the cds-backpain knowledge base: the topic of each "
-            "CDS Hooks card (card.source.topic) and the feedback records. Generated from "
-            "knowledge/rules by `python -m cds_backpain.emit.conformance`."
-        ),
-        "count": len(concepts),
-        "concept": sorted(concepts, key=lambda c: c["code"]),
-    }
 
 
 def conformance_resources(knowledge: Knowledge) -> dict[tuple[str, str], dict[str, Any]]:
@@ -72,26 +43,15 @@ def conformance_resources(knowledge: Knowledge) -> dict[tuple[str, str], dict[st
 
 
 def canonical_urls(knowledge: Knowledge) -> set[str]:
-    """Every canonical URL the knowledge defines (as written, under :data:`BASE`)."""
+    """Every canonical URL the knowledge defines (as written, under :data:`BASE`): its
+    files and the artifacts exported from it."""
+    from ..publish.fhir_package import resources_of
+
     root = Path(knowledge.root)
-    urls = set()
+    urls = {r["url"] for r in resources_of(knowledge) if isinstance(r.get("url"), str)}
     for folder in FOLDERS.values():
         for path in (root / folder).glob("*.json"):
             url = json.loads(path.read_text(encoding="utf-8")).get("url")
             if isinstance(url, str) and url.startswith(BASE + "/"):
                 urls.add(url)
     return urls
-
-
-def write_rules_codesystem(knowledge: Knowledge) -> Path:
-    """(Re)write ``knowledge/codesystems/rules.json`` from the rules."""
-    path = Path(knowledge.root) / RULES_FILE
-    text = json.dumps(rules_codesystem(knowledge), indent=2, ensure_ascii=False) + "\n"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-if __name__ == "__main__":  # pragma: no cover - maintenance command
-    from ..kb.loader import load_knowledge
-
-    print(write_rules_codesystem(load_knowledge()))
