@@ -27,7 +27,7 @@ def _strings(value, out):
     elif isinstance(value, dict):
         for v in value.values():
             _strings(v, out)
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         for v in value:
             _strings(v, out)
     return out
