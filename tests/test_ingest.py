@@ -576,12 +576,27 @@ def test_subject_by_full_url_and_absolute_url():
     o = observation("o1", RETENTION, subject=None, valueBoolean=True)
     b = bundle(p, c1, c2, o)
     b["entry"][0]["fullUrl"] = "urn:uuid:6b1e"
+    # An absolute reference is compared whole: on the server of the resource that makes it.
+    b["entry"][2]["fullUrl"] = "https://ehr.example.org/fhir/Condition/c2"
     r = run(b)
     assert {f.source for f in facts_of(r, "finding")} == {
         "Condition/c1",
         "Condition/c2",
         "Observation/o1",
     }
+
+
+def test_an_absolute_reference_to_another_server_is_another_patient():
+    """``https://other-server/fhir/Patient/<same id>`` is not this patient (issue 12)."""
+    other = condition("c2", RETENTION, subject=f"https://other.example.org/fhir/Patient/{PID}")
+    unanchored = bundle(patient(), other)
+    assert ("business-rule", "Bundle.entry[1].resource.subject") in issue_codes(
+        outcome_of(unanchored)
+    )
+    anchored = bundle(patient(), other, full_urls=True)  # both on http://example.org/fhir
+    assert ("business-rule", "Bundle.entry[1].resource.subject") in issue_codes(
+        outcome_of(anchored)
+    )
 
 
 def test_lenient_defaults_missing_bundle_type_and_intent():

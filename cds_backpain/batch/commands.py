@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -60,6 +61,10 @@ def batch_command(
     Writes one result per patient to OUT/results.ndjson and a summary (patients by
     urgency and category, failures with their OperationOutcome) to OUT/summary.json.
     Re-running with the same --out skips patients already done.
+
+    Exit status: 0 done; 1 the run could not start or stopped (an input file that cannot
+    be read is named); 3 done, but some input lines could not be read (broken lines,
+    truncated files: listed, and the affected patients' records are marked incomplete).
     """
     from .._errors import KnowledgeError
     from .runner import BatchError, run_batch
@@ -79,16 +84,32 @@ def batch_command(
         )
     except (BatchError, KnowledgeError) as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the output cannot be written (disk full, permissions)
+        where = exc.filename or out
+        raise click.ClickException(f"{where}: {exc.strerror or exc}") from None
     click.echo(report.text())
     if report.summary.get("patients", 0) == 0:
         click.echo("no patients found in the input", err=True)
         sys.exit(1)
+    if not report.complete:
+        click.echo(
+            "the input could not be read whole: results marked incomplete (exit status 3)",
+            err=True,
+        )
+        sys.exit(3)
 
 
 def _check_exports(inputs: tuple[Path, ...]) -> None:
     """Refuse, before any work, an input that is not a Bulk Data export (say what is)."""
-    from .ndjson import find_inputs
+    from .ndjson import InputFileError, find_inputs
 
+    try:
+        _check_export_kinds(inputs, find_inputs)
+    except InputFileError as exc:  # a FIFO, dangling link, ... named *.ndjson
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_export_kinds(inputs: tuple[Path, ...], find_inputs: Any) -> None:
     for path in inputs:
         if path.is_file() and not path.name.endswith((".ndjson", ".ndjson.gz")):
             raise click.BadParameter(

@@ -16,6 +16,17 @@ Files whose name names an irrelevant type (``Encounter.000.ndjson``) are skipped
 after checking their first line; lines of other types are skipped without parsing.
 ``Medication`` resources (no subject) are kept in a small table and joined to the
 patients whose MedicationRequest/MedicationStatement references them.
+
+Missing data is never silent:
+
+* An input that cannot be read at all (a FIFO, a directory or dangling symbolic link
+  named ``*.ndjson``, a file without read permission, a ``.gz`` that is not gzip) stops
+  the run before anything is evaluated: :class:`InputFileError` names every such file.
+* A line that is not JSON is reported by file and line number (:attr:`ReadStats.broken`);
+  the patient it names, when its subject can still be read, is marked as affected.
+* A file that ends inside a line, or whose compressed stream breaks off, is reported as
+  truncated (:attr:`ReadStats.truncated_files`): the lines after the cut are lost, and
+  they may belong to any patient.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import zlib
 from collections import Counter
@@ -32,6 +44,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from .._errors import CdsBackpainError
 
 #: Resource types an evaluation reads; every other type is skipped.
 PATIENT_TYPES = frozenset(
@@ -63,18 +77,64 @@ _MEDICATION_REF = re.compile(
 )
 _FILE_TYPE = re.compile(r"^([A-Z][A-Za-z]+)(?:\.|$)")
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_PATIENT_ID = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9\-.]{1,64})"')
+
+#: Broken lines listed by name in :class:`ReadStats` (all are counted).
+MAX_LISTED_PROBLEMS = 100
+
+
+class InputFileError(CdsBackpainError, FileNotFoundError):
+    """Input files that cannot be read; ``problems`` maps each file to why."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = problems
+        listed = "; ".join(f"{name}: {why}" for name, why in problems.items())
+        super().__init__(f"cannot read the export: {listed}")
+
+
+def _not_readable(p: Path) -> str | None:
+    """Why ``p`` cannot be read as an NDJSON file, or None if it is a readable file."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return "a dangling symbolic link" if p.is_symlink() else "no such file or directory"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    if stat.S_ISDIR(st.st_mode):
+        return "a directory, not an NDJSON file"
+    if stat.S_ISFIFO(st.st_mode):
+        return "a FIFO (named pipe), not a file"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if not os.access(p, os.R_OK):
+        return "permission denied"
+    return None
 
 
 def find_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """The NDJSON files named by ``paths``: files as given, directories' ``*.ndjson[.gz]``."""
+    """The NDJSON files named by ``paths``: files as given, directories' ``*.ndjson[.gz]``.
+
+    Raises :class:`InputFileError` naming every path (or ``*.ndjson`` directory entry) that
+    is not a readable regular file: none is skipped without a word.
+    """
     out: list[Path] = []
+    problems: dict[str, str] = {}
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if _is_ndjson(q) and q.is_file()))
-        elif p.is_file():
-            out.append(p)
+            for q in sorted(q for q in p.iterdir() if _is_ndjson(q)):
+                why = _not_readable(q)
+                if why:
+                    problems[str(q)] = why
+                else:
+                    out.append(q)
+            continue
+        why = _not_readable(p)
+        if why:
+            problems[str(p)] = why
         else:
-            raise FileNotFoundError(f"no such file or directory: {p}")
+            out.append(p)
+    if problems:
+        raise InputFileError(problems)
     return out
 
 
@@ -124,7 +184,8 @@ def classify(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None
     """``(resourceType, patient id, parsed or None)`` of one NDJSON line, parsing only if needed.
 
     The fast path reads the type at the start of the line and the patient from the
-    only ``subject``/``patient`` key in it; anything less certain is parsed.
+    only ``subject``/``patient`` key in it, when its brackets pair up; anything less
+    certain is parsed.
     """
     m = _TYPE_AT_START.match(line)
     rtype = m.group(1).decode() if m else None
@@ -132,7 +193,7 @@ def classify(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None
         return rtype, None, None
     if rtype is not None and rtype not in ("Patient", "Medication"):
         ref = _SUBJECT_REF.search(line)
-        if ref is not None and len(_SUBJECT_KEY.findall(line)) == 1:
+        if ref is not None and len(_SUBJECT_KEY.findall(line)) == 1 and _balanced(line):
             return rtype, ref.group(1).decode(), None
     try:
         parsed = json.loads(line)
@@ -146,6 +207,13 @@ def classify(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None
     return rtype, resource_patient(parsed), parsed
 
 
+def _balanced(line: bytes) -> bool:
+    """Whether a line ends like a JSON object and its braces pair up: a prefix of an object
+    that ends in ``}`` still lacks the object's own ``}``, so a line cut short fails this
+    (unless strings hold braces that make up for it) and is parsed, so found broken."""
+    return line.endswith(b"}") and line.count(b"{") == line.count(b"}")
+
+
 @dataclass
 class ReadStats:
     """What the partition pass saw."""
@@ -157,6 +225,16 @@ class ReadStats:
     by_type: Counter[str] = field(default_factory=Counter)
     #: Lines that are not JSON objects with a resourceType (blank lines are not counted).
     unreadable: int = 0
+    #: Lines that are not JSON at all (data lost): ``{"file", "line", "patient"}``, the
+    #: first :data:`MAX_LISTED_PROBLEMS` of them; ``broken_lines`` counts all.
+    broken: list[dict[str, Any]] = field(default_factory=list)
+    broken_lines: int = 0
+    #: Broken lines whose patient cannot be told.
+    unattributed: int = 0
+    #: Files that end inside a line or whose compressed stream breaks off: file -> why.
+    truncated_files: dict[str, str] = field(default_factory=dict)
+    #: Patient id -> why its data may be incomplete (broken lines that name it).
+    affected: dict[str, list[str]] = field(default_factory=dict)
     #: Relevant resources with no patient reference (other than Medication).
     orphans: int = 0
     #: Lines of types the evaluation does not read.
@@ -173,11 +251,57 @@ class ReadStats:
             "bytes": self.bytes,
             "by_type": dict(sorted(self.by_type.items())),
             "unreadable": self.unreadable,
+            "broken_lines": self.broken_lines,
+            "broken": self.broken,
+            "unattributed": self.unattributed,
+            "truncated_files": self.truncated_files,
+            "affected_patients": len(self.affected),
             "orphans": self.orphans,
             "ignored": self.ignored,
             "patients": self.patients,
             "medications": self.medications,
         }
+
+    @property
+    def complete(self) -> bool:
+        """Whether every line of the export was read."""
+        return not (self.broken_lines or self.truncated_files)
+
+    def incomplete_reasons(self, patient: str) -> list[str]:
+        """Why ``patient``'s data may be incomplete (empty: as far as can be told, whole)."""
+        reasons = list(self.affected.get(patient, ()))
+        for name, why in self.truncated_files.items():
+            reasons.append(f"{name} is truncated ({why}): lines of any patient may be lost")
+        if self.unattributed:
+            reasons.append(
+                f"{self.unattributed} unreadable lines name no patient that can be told: "
+                "they may be this patient's"
+            )
+        return reasons
+
+    def note_broken(self, path: Path, number: int, line: bytes) -> None:
+        """Record an unparsable line: listed by name, and its patient if it can be told."""
+        self.broken_lines += 1
+        pid = salvage_patient(line)
+        if len(self.broken) < MAX_LISTED_PROBLEMS:
+            self.broken.append({"file": path.name, "line": number, "patient": pid})
+        if pid is None:
+            self.unattributed += 1
+            return
+        reasons = self.affected.setdefault(pid, [])
+        if len(reasons) < 5:
+            reasons.append(f"{path.name} line {number} is not JSON")
+
+
+def salvage_patient(line: bytes) -> str | None:
+    """The patient an unparsable line names, if its subject (or a Patient's id) survived."""
+    m = _SUBJECT_REF.search(line)
+    if m:
+        return m.group(1).decode()
+    if is_patient_line(line):
+        m = _PATIENT_ID.search(line)
+        return m.group(1).decode() if m else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -210,10 +334,13 @@ def _canonical(res: dict[str, Any]) -> tuple[bool, str, str]:
 
 
 def _first_line_type(path: Path) -> str | None:
-    with _open(path) as fh:
-        for line in fh:
-            if line.strip():
-                return classify(line)[0]
+    try:
+        with _open(path) as fh:
+            for line in fh:
+                if line.strip():
+                    return classify(line)[0]
+    except (OSError, EOFError, zlib.error):
+        return None  # read in full, where the fault is reported
     return None
 
 
@@ -327,6 +454,7 @@ def partition(
     """
     files = find_inputs(paths)
     stats = ReadStats(files=len(files))
+    unreadable: dict[str, str] = {}
     read: list[Path] = []
     for f in files:
         named = type_from_name(f)
@@ -343,7 +471,11 @@ def partition(
     outs = [open(p, "wb", buffering=256 * 1024) for p in shard_paths]  # noqa: SIM115
     try:
         for f in read:
-            _partition_file(f, outs, stats, medications, progress)
+            why = _partition_file(f, outs, stats, medications, progress)
+            if why is not None:
+                unreadable[str(f)] = why
+        if unreadable:
+            raise InputFileError(unreadable)
     except BaseException:
         for o in outs:
             o.close()
@@ -361,46 +493,81 @@ def _partition_file(
     stats: ReadStats,
     medications: dict[str, bytes],
     progress: Callable[[int], None] | None,
-) -> None:
+) -> str | None:
+    """Partition one file; the reason if it cannot be read at all (nothing was read).
+    A file that breaks off after its first line is recorded as truncated."""
     k = len(outs)
     pending = 0
-    with _open(path) as fh:
-        for raw in fh:
-            n = len(raw)
-            stats.bytes += n
-            pending += n
-            if progress is not None and pending >= 1 << 20:
-                progress(pending)
-                pending = 0
-            line = raw.strip()
-            if not line:
-                continue
-            stats.lines += 1
-            rtype, pid, parsed = classify(line)
-            if rtype is None:
-                stats.unreadable += 1
-                continue
-            stats.by_type[rtype] += 1
-            if rtype not in RELEVANT_TYPES:
-                stats.ignored += 1
-                continue
-            if rtype == "Medication":
-                parsed = parsed if parsed is not None else json.loads(line)
-                mid = parsed.get("id")
-                if isinstance(mid, str):
-                    medications[mid] = line
-                continue
-            if pid is None:
-                stats.orphans += 1
-                continue
-            if rtype == "Patient":
-                stats.patients += 1
-            if b"\n" in line or b"\r" in line:  # never: NDJSON lines hold no raw newlines
-                line = json.dumps(json.loads(line), separators=(",", ":")).encode()
-            pid_b = pid.encode()
-            outs[zlib.crc32(pid_b) % k].write(pid_b + b"\t" + line + b"\n")
+    number = 0
+    try:
+        with _open(path) as fh:
+            for raw in fh:
+                number += 1
+                n = len(raw)
+                stats.bytes += n
+                pending += n
+                if progress is not None and pending >= 1 << 20:
+                    progress(pending)
+                    pending = 0
+                line = raw.strip()
+                if not line:
+                    continue
+                stats.lines += 1
+                rtype, pid, parsed = classify(line)
+                if parsed is None and raw[-1:] != b"\n" and not _is_json(line):
+                    # The last line, without its newline, does not parse: cut off mid-line.
+                    stats.truncated_files[path.name] = f"line {number} is cut off"
+                    rtype = None
+                if rtype is None:
+                    stats.unreadable += 1
+                    if not _is_json(line):
+                        stats.note_broken(path, number, line)
+                    continue
+                stats.by_type[rtype] += 1
+                if rtype not in RELEVANT_TYPES:
+                    stats.ignored += 1
+                    continue
+                if rtype == "Medication":
+                    parsed = parsed if parsed is not None else json.loads(line)
+                    mid = parsed.get("id")
+                    if isinstance(mid, str):
+                        medications[mid] = line
+                    continue
+                if pid is None:
+                    stats.orphans += 1
+                    continue
+                if rtype == "Patient":
+                    stats.patients += 1
+                if b"\n" in line or b"\r" in line:  # never: NDJSON lines hold no raw newlines
+                    line = json.dumps(json.loads(line), separators=(",", ":")).encode()
+                pid_b = pid.encode()
+                outs[zlib.crc32(pid_b) % k].write(pid_b + b"\t" + line + b"\n")
+    except (OSError, EOFError, zlib.error) as exc:
+        why = _read_error(exc)
+        if number == 0:
+            return why
+        stats.truncated_files[path.name] = f"{why} after line {number}"
     if progress is not None and pending:
         progress(pending)
+    return None
+
+
+def _read_error(exc: BaseException) -> str:
+    if isinstance(exc, gzip.BadGzipFile):
+        return f"not a valid gzip file ({exc})"
+    if isinstance(exc, EOFError):
+        return "the compressed stream ends early"
+    if isinstance(exc, zlib.error):
+        return f"the compressed data are corrupt ({exc})"
+    return getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def iter_lines(path: Path) -> Iterator[bytes]:

@@ -14,6 +14,13 @@ fork where the platform forks), and appends one record per patient to
   knowledge digest: a re-run cannot silently mix results of two configurations.
 * Memory is bounded: the export is never loaded whole and only a few chunks per
   worker are in flight at any time.
+* Workers die with the batch: each watches its parent and exits within a second of
+  the batch being killed, so no orphan keeps the output locked. The lock file records
+  the pid of the batch holding it; a lock left by a dead run is detected and taken
+  over once its last process is gone.
+* Input that could not be read is never silent: broken lines and truncated files are
+  reported by name (console and ``summary.json``), and the records of the patients who
+  may miss data carry ``"incomplete": [reasons]``.
 """
 
 from __future__ import annotations
@@ -22,23 +29,29 @@ import json
 import multiprocessing as mp
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._errors import CdsBackpainError
-from .ndjson import DEFAULT_SHARD_BYTES, PatientGroup, ReadStats, partition
+from .ndjson import DEFAULT_SHARD_BYTES, InputFileError, PatientGroup, ReadStats, partition
 from .records import dumps, evaluate_group, failed_record, outcome
-from .summary import format_summary, read_records, summarize_file
+from .summary import format_incomplete, format_summary, read_records, summarize_file
 
 RESULTS = "results.ndjson"
 SUMMARY = "summary.json"
 RUN = "run.json"
+LOCK = ".lock"
+#: How often a worker checks that the batch that started it is still alive (seconds).
+PARENT_POLL_SECONDS = 0.5
+#: How long a new run waits for the leftover processes of a dead run to release the lock.
+STALE_LOCK_WAIT_SECONDS = 5.0
 
 #: Patients per task sent to a worker, and most resource lines per task.
 CHUNK_PATIENTS = 32
@@ -72,13 +85,25 @@ class BatchReport:
         """Patients evaluated per second in this run (reading the export included)."""
         return self.evaluated / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def complete(self) -> bool:
+        """Whether every line of the input was read (no broken line, no truncated file)."""
+        return self.read.complete
+
     def text(self) -> str:
         head = (
             f"{self.evaluated} patients evaluated in {self.seconds:.1f} s "
             f"({self.rate:.0f}/s, {self.workers or 'no'} workers)"
             + (f", {self.skipped} already done" if self.skipped else "")
         )
-        return head + "\n" + format_summary(self.summary) + f"\nresults in {self.out}"
+        warning = format_incomplete(self.summary.get("read", {}))
+        return (
+            head
+            + "\n"
+            + format_summary(self.summary)
+            + (f"\n{warning}" if warning else "")
+            + f"\nresults in {self.out}"
+        )
 
 
 # ---------------------------------------------------------------- worker side
@@ -86,10 +111,45 @@ class BatchReport:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(now: str, engine: str | None, full: bool, knowledge_root: str | None) -> None:
+def _init_worker(
+    now: str,
+    engine: str | None,
+    full: bool,
+    knowledge_root: str | None,
+    batch_pid: int | None = None,
+    lock_fd: int | None = None,
+) -> None:
     from ..kb.loader import load_knowledge
 
+    if batch_pid is not None and os.getpid() != batch_pid:  # a worker process
+        if lock_fd is not None:  # a forked copy of the batch's lock: never hold it
+            with suppress(OSError):
+                os.close(lock_fd)
+        _watch_parent(batch_pid)
     _worker.update(now=now, engine=engine, full=full, knowledge=load_knowledge(knowledge_root))
+
+
+def _watch_parent(batch_pid: int) -> None:
+    """Exit this worker as soon as the batch that started it is gone (killed, crashed)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            if os.getppid() != parent or not _alive(batch_pid):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _work(chunk: Sequence[tuple[str, tuple[bytes, ...]]]) -> list[tuple[str, str, str]]:
@@ -212,6 +272,17 @@ class _Pool:
                 emit([(pid, "error", dumps(rec))])
 
 
+def _mark_incomplete(item: tuple[str, str, str], stats: ReadStats) -> tuple[str, str, str]:
+    """A result line with ``incomplete`` reasons if its patient may miss unread data."""
+    pid, status, line = item
+    reasons = stats.incomplete_reasons(pid)
+    if not reasons:
+        return item
+    rec = json.loads(line)
+    rec["incomplete"] = reasons
+    return pid, status, dumps(rec)
+
+
 def _prepare_out(
     out: Path, now: str | None, engine: str | None, full: bool, inputs: list[str], kb: Any
 ) -> tuple[str, dict[str, Any]]:
@@ -222,7 +293,14 @@ def _prepare_out(
     run_path = out / RUN
     stamp = {"version": kb.version, "digest": kb.digest}
     if run_path.exists():
-        prior = json.loads(run_path.read_text())
+        try:
+            prior = json.loads(run_path.read_text())
+            if not isinstance(prior, dict) or not isinstance(prior.get("now"), str):
+                raise ValueError("no evaluation instant")
+        except (OSError, ValueError):
+            raise BatchError(
+                f"{run_path} is not a batch's run record: use another --out directory"
+            ) from None
         if now is not None and _iso(parse_now(now)) != prior["now"]:
             raise BatchError(
                 f"{out} holds results evaluated at {prior['now']}, not {now}: "
@@ -302,7 +380,7 @@ def run_batch(
     out = Path(out)
     kb = load_knowledge(knowledge_root)  # before the fork: workers inherit it
     out.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out):
+    with _exclusive(out) as lock_fd:
         return _run(
             paths,
             out,
@@ -315,23 +393,61 @@ def run_batch(
             progress=progress,
             shard_bytes=shard_bytes,
             knowledge_root=knowledge_root,
+            lock_fd=lock_fd,
         )
 
 
 @contextmanager
-def _exclusive(out: Path) -> Iterator[None]:
-    """Hold ``out/.lock`` so two batches never append to one results file."""
+def _exclusive(out: Path) -> Iterator[int | None]:
+    """Hold ``out/.lock`` so two batches never append to one results file; yields its fd.
+
+    The lock file holds the pid of the batch that has it. If the lock is held and that
+    batch is dead, the holders are its leftover processes: wait briefly for them to exit
+    (workers do within a second), then take the lock over; else explain who holds it.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
-        yield
+        yield None
         return
-    with open(out / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BatchError(f"another batch is writing to {out}") from None
-        yield
+    path = out / LOCK
+    with open(path, "a+") as fh:
+        owner = _lock_owner(path)
+        deadline = time.monotonic() + STALE_LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if owner is None or _alive(owner):
+                    who = f" (pid {owner})" if owner is not None else ""
+                    raise BatchError(f"another batch{who} is writing to {out}") from None
+                if time.monotonic() > deadline:
+                    raise BatchError(
+                        f"{path} is held by processes left behind by batch pid {owner}, "
+                        "which is no longer running: stop them (e.g. fuser -k "
+                        f"{path}), then re-run"
+                    ) from None
+                time.sleep(0.1)
+        if owner is not None and not _alive(owner) and owner != os.getpid():
+            print(
+                f"note: took over the lock of batch pid {owner}, which died; resuming",
+                file=sys.stderr,
+            )
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield fh.fileno()
+
+
+def _lock_owner(path: Path) -> int | None:
+    """The pid recorded in a lock file, if any."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def _run(
@@ -347,6 +463,7 @@ def _run(
     progress: bool,
     shard_bytes: int,
     knowledge_root: str | None,
+    lock_fd: int | None = None,
 ) -> BatchReport:
     from tqdm import tqdm
 
@@ -356,7 +473,13 @@ def _run(
     t0 = time.perf_counter()
     disable = not progress
     with tqdm(desc="reading", unit="B", unit_scale=True, disable=disable, leave=False) as bar:
-        parts = partition(paths, shard_bytes=shard_bytes, progress=bar.update)
+        try:
+            parts = partition(paths, shard_bytes=shard_bytes, progress=bar.update)
+        except InputFileError as exc:
+            raise BatchError(str(exc)) from None
+    stats = parts.stats
+    if not stats.complete:
+        print(format_incomplete(stats.to_json()), file=sys.stderr)
     evaluated = 0
     skipped = 0
 
@@ -373,6 +496,8 @@ def _run(
 
         def emit(batch: list[tuple[str, str, str]]) -> None:
             nonlocal evaluated
+            if not stats.complete:
+                batch = [_mark_incomplete(item, stats) for item in batch]
             sink.write("".join(line + "\n" for _, _, line in batch).encode())
             sink.flush()
             evaluated += len(batch)
@@ -387,7 +512,11 @@ def _run(
                 for chunk in chunks:
                     emit(_work(chunk))
             else:
-                pool = _Pool(workers, (instant, engine, full, knowledge_root))
+                # Only a forked worker has a copy of the lock's descriptor to close.
+                inherited = lock_fd if start_method() == "fork" else None
+                pool = _Pool(
+                    workers, (instant, engine, full, knowledge_root, os.getpid(), inherited)
+                )
                 try:
                     pool.run(chunks, emit)
                 finally:

@@ -1,4 +1,5 @@
-"""Summarise a batch's ``results.ndjson``: patients by urgency and category, and failures."""
+"""Summarise a batch's ``results.ndjson``: patients by urgency and category, failures, and
+patients whose results rest on input that could not be read whole (``incomplete``)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def latest(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Patient reference -> its last record (a retried patient's newest result wins)."""
     out: dict[str, dict[str, Any]] = {}
     for rec in records:
-        slim = {k: rec[k] for k in ("status", "urgency", "imaging", "categories") if k in rec}
+        keys = ("status", "urgency", "imaging", "categories", "incomplete")
+        slim = {k: rec[k] for k in keys if k in rec}
         if rec["status"] != "ok":
             slim["outcome"] = rec.get("outcome")
         out[rec["patient"]] = slim
@@ -49,9 +51,12 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     imaging: Counter[str] = Counter({i: 0 for i in IMAGING_ORDER})
     category: Counter[str] = Counter()
     failures: list[dict[str, Any]] = []
+    incomplete: list[str] = []
     for patient in sorted(by_patient):
         rec = by_patient[patient]
         status[rec["status"]] += 1
+        if rec.get("incomplete"):
+            incomplete.append(patient)
         if rec["status"] != "ok":
             if len(failures) < MAX_LISTED_FAILURES:
                 failures.append(
@@ -74,6 +79,8 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "by_category": dict(sorted(category.items(), key=lambda kv: (-kv[1], kv[0]))),
         "failures": failures,
         "failures_listed": len(failures),
+        "incomplete": len(incomplete),
+        "incomplete_listed": incomplete[:MAX_LISTED_FAILURES],
     }
 
 
@@ -95,4 +102,24 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  failed {f['patient']} ({f['status']}): {issues[0].get('diagnostics', '')}")
     if summary["failed"] > 10:
         lines.append(f"  ... {summary['failed'] - 10} more failures in summary.json")
+    if summary.get("incomplete"):
+        lines.append(
+            f"INCOMPLETE: {summary['incomplete']} patients' results rest on input that could "
+            'not be read whole ("incomplete" in their records)'
+        )
+    return "\n".join(lines)
+
+
+def format_incomplete(read: dict[str, Any], listed: int = 20) -> str:
+    """What of the input could not be read, by file and line ("" when all of it was)."""
+    lines = []
+    for name, why in (read.get("truncated_files") or {}).items():
+        lines.append(f"WARNING: {name} is truncated: {why}; lines after the cut are lost")
+    broken = read.get("broken") or []
+    for b in broken[:listed]:
+        who = f" (Patient/{b['patient']})" if b.get("patient") else " (patient unknown)"
+        lines.append(f"WARNING: {b['file']} line {b['line']} is not JSON{who}")
+    more = (read.get("broken_lines") or 0) - min(len(broken), listed)
+    if more > 0:
+        lines.append(f"WARNING: ... {more} more unreadable lines (summary.json lists the first)")
     return "\n".join(lines)

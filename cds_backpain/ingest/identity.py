@@ -2,7 +2,10 @@
 
 A leak between patients is worse than a refusal: every clinical resource must point
 at the one Patient of the input, by ``Patient/<id>``, by the Patient entry's
-``fullUrl``, or by an absolute URL ending in ``/Patient/<id>``.
+``fullUrl``, or by an absolute URL compared whole: ``https://other-server/fhir/Patient/<id>``
+is another server's patient, even with the same id. Without an absolute Patient
+``fullUrl``, an absolute reference is this patient's only when it is on the server of the
+resource that makes it (its own ``fullUrl``).
 """
 
 from __future__ import annotations
@@ -109,7 +112,9 @@ class PatientMatcher:
             if i.value is not None
         }
 
-    def matches(self, reference: Any) -> bool:
+    def matches(self, reference: Any, referrer_url: str | None = None) -> bool:
+        """Whether ``reference`` is this patient; ``referrer_url`` is the ``fullUrl`` of
+        the resource that makes it (the server a relative reference is resolved on)."""
         ref = getattr(reference, "reference", None)
         if ref is None:
             ident = getattr(reference, "identifier", None)
@@ -119,9 +124,26 @@ class PatientMatcher:
             return True
         if self.id is None:
             return False
-        return ref == f"Patient/{self.id}" or (
-            ref.startswith(("http://", "https://")) and ref.endswith(f"/Patient/{self.id}")
-        )
+        if not ref.startswith(("http://", "https://")):
+            return ref == f"Patient/{self.id}"
+        if _is_absolute(self.full_url):
+            return False  # compared whole above
+        base = server_base(referrer_url)
+        return base is not None and ref == f"{base}/Patient/{self.id}"
+
+
+def _is_absolute(url: str | None) -> bool:
+    return url is not None and url.startswith(("http://", "https://"))
+
+
+def server_base(full_url: str | None) -> str | None:
+    """The server base of an absolute RESTful ``fullUrl`` (``https://s/fhir/Condition/1``
+    -> ``https://s/fhir``), else None."""
+    if not _is_absolute(full_url):
+        return None
+    assert full_url is not None
+    m = _RESTFUL.search(full_url)
+    return full_url[: m.start()] if m and m.start() > 0 else None
 
 
 def check_subjects(entries: list[Entry], matcher: PatientMatcher, problems: Problems) -> None:
@@ -141,7 +163,7 @@ def check_subjects(entries: list[Entry], matcher: PatientMatcher, problems: Prob
             if e.rt not in ("Observation", "MedicationDispense"):
                 problems.error("required", f"{e.rt}.subject is missing", f"{e.where}.subject")
             continue
-        if not matcher.matches(subject):
+        if not matcher.matches(subject, e.full_url):
             problems.error(
                 "business-rule",
                 f"{e.rt}.subject does not reference the Patient of this input "

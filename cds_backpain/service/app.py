@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -31,13 +31,23 @@ from .._errors import EngineError, InputLimitError, InvalidInputError, Knowledge
 from ..ingest.parse import CheckedArray, Limits
 from ..results import Evaluation
 from . import pama, screen
-from .auth import Authenticator, AuthError, KeyStore, ReplayCache, TrustFile, load_trust_file
-from .config import ConfigError, ServiceConfig, config_from_env
-from .cors import CdsCorsMiddleware
-from .db import open_database
+from .auth import (
+    Authenticator,
+    AuthError,
+    ClientIdentity,
+    KeyStore,
+    ReplayCache,
+    TrustFile,
+    issuer_refusal,
+    load_trust_file,
+)
+from .config import ConfigError, ServiceConfig, check_serving, config_from_env
+from .cors import CdsCorsMiddleware, OriginCheckMiddleware
+from .db import check_writable, open_database
 from .demo import demo_routes
 from .discovery import SERVICES, ServiceDefinition, discovery_document
 from .errors import (
+    ErrorGuardMiddleware,
     JSONBody,
     ServiceError,
     http_exception_handler,
@@ -45,14 +55,14 @@ from .errors import (
     server_error_handler,
     service_error_handler,
 )
-from .feedback import CardRecord, FeedbackStore, validate_feedback
+from .feedback import CardRecord, FeedbackStore, client_key, validate_feedback
 from .fhir_api import fhir_routes
 from .hooks import HookRequest, body_limits, parse_hook_request, parse_json_body
 from .limits import BodySizeLimitMiddleware, refuse_costly
 from .logs import AccessLogMiddleware, configure_logging
 from .metrics import Metrics, MetricsMiddleware, metrics_of
 from .openapi import openapi_document
-from .prefetch import FhirFetcher, gather
+from .prefetch import FhirFetcher, gather, orders_to_evaluate
 
 log = logging.getLogger("cds_backpain.service")
 
@@ -71,6 +81,7 @@ class Runtime:
     fetcher: FhirFetcher
     store: FeedbackStore
     authenticator: Authenticator | None
+    trust: TrustFile | None = None
     #: One evaluation at a time per worker: the engine serialises anyway, and letting
     #: threads queue on its lock under the GIL cost a third of the throughput at 32 clients.
     evaluations: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
@@ -87,6 +98,17 @@ def _log_fields(scope: Scope) -> dict[str, Any]:
         if isinstance(fields, dict):
             return fields
     return {}
+
+
+def _client(scope: Scope) -> ClientIdentity | None:
+    """The authenticated client of the request (None in insecure-dev mode)."""
+    state = scope.get("state")
+    return state.get("client") if isinstance(state, dict) else None
+
+
+def _client_key(scope: Scope) -> str:
+    client = _client(scope)
+    return client_key(client.iss, client.tenant) if client else ""
 
 
 # -- endpoints -----------------------------------------------------------------------
@@ -128,13 +150,17 @@ async def _call_service(request: Request) -> Response:
     limits = body_limits(rt.config)
     document = parse_json_body(raw, request.headers.get("content-type"), limits)
     hook = parse_hook_request(document, service, rt.config)
+    client = _client(request.scope)
+    if hook.access.server is not None and hook.access.refusal is None and client is not None:
+        bound = issuer_refusal(rt.trust, client.iss, hook.access.server)
+        hook = replace(hook, access=replace(hook.access, refusal=bound)) if bound else hook
     fields = _log_fields(request.scope)
     fields.update(hook_instance=hook.hook_instance, patient=hook.patient_id)
     gathered = await gather(
         context=hook.context, prefetch=hook.prefetch, access=hook.access, fetcher=rt.fetcher
     )
     fields["data"] = gathered.origin
-    resources = gathered.resources + list(hook.draft_orders)
+    resources = gathered.resources + orders_to_evaluate(hook.draft_orders)
     fetched = any("fhir" in how for how in gathered.origin.values())
     inline = len(raw) <= INLINE_MAX_BYTES and not fetched
     evaluation, skipped = await evaluate_tolerant(
@@ -152,9 +178,10 @@ async def _call_service(request: Request) -> Response:
             },
         )
     body = respond(evaluation, hook, rt.config, skipped)
-    records = rt.store.unrecorded(card_records(evaluation, body["cards"], service.id))
+    issued_to = _client_key(request.scope)
+    records = rt.store.unrecorded(card_records(evaluation, body["cards"], service.id), issued_to)
     if records:
-        await run_in_threadpool(rt.store.record_cards, records)
+        await run_in_threadpool(rt.store.record_cards, records, issued_to)
     fields.update(cards=len(body["cards"]), system_actions=len(body.get("systemActions", ())))
     if metrics := metrics_of(request.scope):
         red = (c.category for c in evaluation.red_flags)
@@ -349,7 +376,9 @@ async def feedback(request: Request) -> Response:
         await request.body(), request.headers.get("content-type"), body_limits(rt.config)
     )
     items = validate_feedback(document)
-    stored, duplicates = await run_in_threadpool(rt.store.store, service.id, items)
+    stored, duplicates = await run_in_threadpool(
+        rt.store.store, service.id, items, _client_key(request.scope)
+    )
     if metrics := metrics_of(request.scope):
         metrics.feedback_items(service.id, items)
     _log_fields(request.scope).update(stored=stored, duplicates=duplicates)
@@ -379,9 +408,10 @@ class JwtAuthMiddleware:
         self.required = required
 
     def audience(self, scope: Scope) -> str:
-        if self.public_url:
-            return self.public_url + scope["path"]
-        return str(Request(scope).url.replace(query=""))
+        """The JWT ``aud`` expected: the public URL plus the path, never a URL built
+        from the request's Host or X-Forwarded-* headers (check_serving requires it)."""
+        assert self.public_url, "production mode runs only with a public URL"
+        return self.public_url + scope["path"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -403,6 +433,9 @@ class JwtAuthMiddleware:
             client = await authenticator.authenticate(
                 headers.get("authorization"), self.audience(scope)
             )
+        except ServiceError as exc:  # the replay cache's database is unavailable
+            await exc.response()(scope, receive, send)
+            return
         except AuthError as exc:
             if metrics := metrics_of(scope):
                 metrics.auth_failure(exc.reason)
@@ -421,6 +454,7 @@ class JwtAuthMiddleware:
             await response(scope, receive, send)
             return
         _log_fields(scope).update(iss=client.iss, jti=client.jti, tenant=client.tenant)
+        scope["state"]["client"] = client
         await self.app(scope, receive, send)
 
 
@@ -464,13 +498,16 @@ def routes(config: ServiceConfig) -> list[BaseRoute]:
 def load_trust(config: ServiceConfig) -> TrustFile | None:
     """The trust file, or None in insecure-dev mode; ConfigError if it is required and bad."""
     if config.insecure_dev:
+        check_serving(config)
         return None
     if not config.trust_file:
         raise ConfigError(
             "no trust file: pass --trust FILE (or set CDS_BACKPAIN_TRUST), "
             "or --insecure-dev for development"
         )
-    return load_trust_file(config.trust_file)
+    trust = load_trust_file(config.trust_file)
+    check_serving(config)
+    return trust
 
 
 def create_app(config: ServiceConfig) -> Starlette:
@@ -489,9 +526,18 @@ def create_app(config: ServiceConfig) -> Starlette:
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.fhir_timeout),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+            limits=httpx.Limits(
+                max_connections=config.fhir_max_connections, max_keepalive_connections=10
+            ),
         )
         engine = await run_in_threadpool(open_database, config.database_url)
+        unwritable = await run_in_threadpool(check_writable, engine)
+        if unwritable:
+            log.error(
+                "the database cannot be written: hooks and feedback would answer 503",
+                extra={"event": "database_unwritable", "db_error": unwritable},
+            )
+            raise ConfigError(f"the database {config.database_url} cannot be written")
         authenticator = None
         if trust is not None:
             authenticator = Authenticator(
@@ -501,10 +547,17 @@ def create_app(config: ServiceConfig) -> Starlette:
             config=config,
             http=http,
             fetcher=FhirFetcher(
-                http, max_pages=config.fhir_max_pages, max_resources=config.fhir_max_resources
+                http,
+                max_pages=config.fhir_max_pages,
+                max_resources=config.fhir_max_resources,
+                timeout=config.fhir_timeout,
+                max_bytes=config.fhir_max_response_bytes,
+                per_server=config.fhir_max_connections_per_server,
+                call_deadline=config.fhir_call_deadline,
             ),
             store=FeedbackStore(engine),
             authenticator=authenticator,
+            trust=trust,
         )
         await run_in_threadpool(_warm_up)
         log.info("service ready", extra={"event": "ready"})
@@ -515,12 +568,21 @@ def create_app(config: ServiceConfig) -> Starlette:
             engine.dispose()
 
     metrics = Metrics()
-    middleware = [Middleware(MetricsMiddleware, metrics=metrics), Middleware(AccessLogMiddleware)]
+    middleware = [
+        Middleware(ErrorGuardMiddleware),
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(AccessLogMiddleware),
+    ]
     if config.cors_origins:
         middleware.append(Middleware(CdsCorsMiddleware, origins=config.cors_origins))
     middleware += [
+        Middleware(
+            OriginCheckMiddleware, origins=config.cors_origins, loopback_only=config.insecure_dev
+        ),
         Middleware(JwtAuthMiddleware, public_url=config.public_url, required=trust is not None),
-        Middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes),
+        Middleware(
+            BodySizeLimitMiddleware, max_bytes=config.max_body_bytes, timeout=config.body_timeout
+        ),
         Middleware(TrailingSlashMiddleware),
     ]
     app = Starlette(

@@ -12,15 +12,25 @@ from its ``jwks_url``; a ``jku`` header must equal that URL, and is ignored for 
 with static keys only: no URL named by a token is ever fetched), the signature verifies,
 ``aud`` is the exact URL called, ``exp``/``iat`` hold within the clock skew, the
 lifetime is bounded, ``tenant`` is allowed when the issuer lists tenants, and ``jti``
-was not seen before. Any failure is a bare 401; the reason goes to the log (with
-``iss``/``jti`` only, never the token).
+was not seen before, and every registered claim has its JSON type (``exp``, ``iat``,
+``nbf`` numbers; ``iss``, ``jti``, ``tenant`` strings). Any failure is a bare 401; the
+reason goes to the log (with ``iss``/``jti`` only, clipped, never the token).
+
+An issuer may list ``fhir_servers``: the FHIR server bases its clients may name as
+``fhirServer`` (the access token is only ever sent there). An issuer without the list may
+name any server the service configuration allows (``fhir_server_allowlist``).
+
+A JWKS fetched from ``jwks_url`` is kept until a refetch succeeds: an endpoint that is down
+never empties the keys already known.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -36,7 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from .config import ConfigError, ServiceConfig, read_structured_file
-from .db import metadata
+from .db import database_errors, metadata
 
 log = logging.getLogger("cds_backpain.service.auth")
 
@@ -62,6 +72,21 @@ class TrustedIssuer(BaseModel):
     jwks_url: str | None = None
     #: If given, the token's ``tenant`` must be one of these.
     tenants: tuple[str, ...] = ()
+    #: If given, the only FHIR server bases this issuer's calls may name as ``fhirServer``.
+    fhir_servers: tuple[str, ...] = ()
+
+    @field_validator("fhir_servers")
+    @classmethod
+    def _servers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from .prefetch import normalise_base
+
+        out = []
+        for url in v:
+            base = normalise_base(url)
+            if base is None:
+                raise ValueError(f"fhir_servers: {url!r} is not an absolute http(s) URL")
+            out.append(base)
+        return tuple(out)
 
     @field_validator("jwks_url")
     @classmethod
@@ -121,6 +146,17 @@ class TrustFile(BaseModel):
         return next((i for i in self.issuers if i.iss == iss), None)
 
 
+def issuer_refusal(trust: TrustFile | None, iss: str | None, server: str) -> str | None:
+    """Why ``iss`` may not send its token to FHIR server ``server`` (normalised), if its
+    trust-file entry binds it to other ``fhir_servers``."""
+    from .prefetch import allowlist_refusal
+
+    issuer = trust.issuer(iss) if trust is not None and iss is not None else None
+    if issuer is None or not issuer.fhir_servers:
+        return None
+    return allowlist_refusal(server, issuer.fhir_servers, "the FHIR servers of this client")
+
+
 def load_trust_file(path: str) -> TrustFile:
     """Read and validate a trust file; :class:`ConfigError` explains what is wrong."""
     data = read_structured_file(path)
@@ -132,6 +168,33 @@ def load_trust_file(path: str) -> TrustFile:
             for e in exc.errors()
         )
         raise ConfigError(f"trust file {path}: {detail}") from None
+
+
+#: Registered claims and the JSON types they must have (RFC 7519 section 4.1).
+_NUMBER_CLAIMS = ("exp", "iat", "nbf")
+_STRING_CLAIMS = ("iss", "jti", "tenant", "sub")
+
+
+def claim_type_errors(claims: dict[str, Any]) -> list[str]:
+    """Names of claims present with the wrong JSON type (``exp`` as a string, ...)."""
+    wrong = [
+        name
+        for name in _NUMBER_CLAIMS
+        if name in claims
+        and (
+            isinstance(claims[name], bool)
+            or not isinstance(claims[name], int | float)
+            or not math.isfinite(claims[name])
+            or abs(claims[name]) > 1e11  # beyond year 5000: not a time
+        )
+    ]
+    wrong += [n for n in _STRING_CLAIMS if n in claims and not isinstance(claims[n], str)]
+    aud = claims.get("aud")
+    if "aud" in claims and not (
+        isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+    ):
+        wrong.append("aud")
+    return wrong
 
 
 class AuthError(Exception):
@@ -167,7 +230,7 @@ class ReplayCache:
     def first_use(self, iss: str, jti: str, expires_at: float, now: float) -> bool:
         """Record the token; False if it was seen before (a replay)."""
         key = hashlib.sha256(f"{iss}\x00{jti}".encode()).hexdigest()
-        with self.engine.begin() as conn:
+        with database_errors("checking the token for replay"), self.engine.begin() as conn:
             if now - self._last_purge > 60:
                 conn.execute(delete(replay_table).where(replay_table.c.expires_at < now))
                 self._last_purge = now
@@ -180,14 +243,19 @@ class ReplayCache:
 
 
 class KeyStore:
-    """JWKS per issuer: static keys, or fetched from ``jwks_url`` and cached."""
+    """JWKS per issuer: static keys, or fetched from ``jwks_url`` and cached. A failed
+    refetch keeps the last good keys (and is not retried for ``RETRY_SECONDS``)."""
 
     MIN_REFRESH_SECONDS = 30.0
+    RETRY_SECONDS = 5.0
+    #: Largest JWKS document read.
+    MAX_BYTES = 256 * 1024
 
     def __init__(self, client: httpx.AsyncClient, cache_seconds: int):
         self.client = client
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+        self._failed_at: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def key(self, issuer: TrustedIssuer, kid: str) -> dict[str, Any] | None:
@@ -201,22 +269,36 @@ class KeyStore:
             age = time.monotonic() - fetched_at
             stale = age > self.cache_seconds
             unknown_kid = kid not in keys and age > self.MIN_REFRESH_SECONDS
-            if stale or unknown_kid:
-                keys = await self._fetch(url)
-                self._cache[url] = (time.monotonic(), keys)
+            failed_recently = time.monotonic() - self._failed_at.get(url, -1e9) < self.RETRY_SECONDS
+            if (stale or unknown_kid) and not failed_recently:
+                fresh = await self._fetch(url)
+                if fresh is None:  # keep the last good keys
+                    self._failed_at[url] = time.monotonic()
+                else:
+                    keys = fresh
+                    self._cache[url] = (time.monotonic(), keys)
+                    self._failed_at.pop(url, None)
         return keys.get(kid)
 
-    async def _fetch(self, url: str) -> dict[str, dict[str, Any]]:
+    async def _fetch(self, url: str) -> dict[str, dict[str, Any]] | None:
+        """The keys at ``url`` by kid, or None if they cannot be had."""
         try:
-            response = await self.client.get(url, headers={"Accept": "application/json"})
-            response.raise_for_status()
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            async with self.client.stream(
+                "GET", url, headers={"Accept": "application/json"}
+            ) as response:
+                response.raise_for_status()
+                data = b""
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > self.MAX_BYTES:
+                        raise ValueError("JWKS too large")
+            body = json.loads(data)
+        except (httpx.HTTPError, ValueError, RecursionError) as exc:
             log.warning(
-                "jwks fetch failed",
+                "jwks fetch failed; the keys known before are kept",
                 extra={"event": "jwks_fetch_failed", "url": url, "error": type(exc).__name__},
             )
-            return {}
+            return None
         keys = body.get("keys") if isinstance(body, dict) else None
         out = {}
         for k in keys or ():
@@ -246,10 +328,15 @@ class Authenticator:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise AuthError("token is not a JWS") from None
+        if not isinstance(unverified, dict) or not isinstance(header, dict):
+            raise AuthError("token is not a JWS")
         iss = unverified.get("iss") if isinstance(unverified.get("iss"), str) else None
         jti = unverified.get("jti") if isinstance(unverified.get("jti"), str) else None
+        wrong = claim_type_errors(unverified)
+        if wrong:
+            raise AuthError(f"claims of the wrong JSON type: {', '.join(wrong)}", iss, jti)
         alg = header.get("alg")
-        if alg not in self.config.algorithms:
+        if not isinstance(alg, str) or alg not in self.config.algorithms:
             raise AuthError(f"algorithm {alg!r} not allowed", iss, jti)
         if str(header.get("typ", "")).upper() != "JWT":
             raise AuthError("typ is not JWT", iss, jti)
@@ -280,7 +367,7 @@ class Authenticator:
                 leeway=self.config.clock_skew,
                 options={"require": ["iss", "aud", "exp", "iat", "jti"]},
             )
-        except jwt.PyJWTError as exc:
+        except Exception as exc:  # a bad key or token is a refusal, whatever broke
             raise AuthError(f"rejected: {type(exc).__name__}", iss, jti) from None
         now = time.time()
         exp, iat = claims["exp"], claims["iat"]
@@ -291,6 +378,7 @@ class Authenticator:
         tenant = claims.get("tenant")
         if issuer.tenants and tenant not in issuer.tenants:
             raise AuthError("tenant not allowed", iss, jti)
+        assert iss is not None
         first = await run_in_threadpool(
             self.replay.first_use, iss, jti, float(exp) + self.config.clock_skew, now
         )

@@ -73,7 +73,8 @@ def _checked(config: ServiceConfig) -> ServiceConfig:
 @click.option(
     "--public-url",
     default=None,
-    help="Public base URL when behind a proxy (JWT aud is checked against it).",
+    help="Public base URL CDS clients call (JWT aud is checked against it); required "
+    "unless --insecure-dev.",
 )
 @click.option(
     "--insecure-dev",
@@ -149,6 +150,7 @@ def serve_command(config_file: str | None, forwarded_allow_ips: str | None, **op
     config = _checked(config)
     try:
         load_trust(config)  # fail before binding the port
+        check_database(config.database_url)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     if config.insecure_dev:
@@ -177,6 +179,25 @@ def serve_command(config_file: str | None, forwarded_allow_ips: str | None, **op
         ssl_certfile=config.ssl_certfile,
         ssl_keyfile=config.ssl_keyfile,
     )
+
+
+def check_database(url: str) -> None:
+    """ConfigError naming the database and its message if it cannot be opened or written
+    (a read-only file or directory, a full disk)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .db import check_writable, database_message, open_database
+
+    try:
+        engine = open_database(url)
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"cannot open the database {url}: {database_message(exc)}") from None
+    try:
+        problem = check_writable(engine)
+    finally:
+        engine.dispose()
+    if problem:
+        raise ConfigError(f"the database {url} cannot be written: {problem}")
 
 
 @click.group("feedback")

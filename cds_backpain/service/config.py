@@ -35,10 +35,12 @@ class ServiceConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
-    #: Public base URL when behind a proxy (``https://cds.example.org``); JWT ``aud`` is
-    #: checked against it plus the path. Default: the URL the request arrived on.
+    #: Public base URL of the service (``https://cds.example.org``); JWT ``aud`` is checked
+    #: against it plus the path, never against a URL built from request headers. Required
+    #: unless insecure_dev.
     public_url: str | None = None
-    #: Development only: no JWT checks, demo page on, ``http`` FHIR servers allowed.
+    #: Development only: no JWT checks, demo page on, ``http`` FHIR servers allowed;
+    #: loopback interfaces only.
     insecure_dev: bool = False
     #: Trust file (JSON or YAML) of allowed CDS clients; required unless insecure_dev.
     trust_file: str | None = None
@@ -56,14 +58,25 @@ class ServiceConfig(BaseModel):
     cors_origins: tuple[str, ...] = ()
     #: Largest accepted request body (bytes); larger ones get 413.
     max_body_bytes: int = Field(5_000_000, ge=1024)
+    #: Seconds a request body may take to arrive in full; slower ones get 408.
+    body_timeout: float = Field(30.0, gt=0, le=600)
     #: Most resources the rules read in one call; more get 413 (see ``limits``).
     max_relevant_resources: int = Field(MAX_RELEVANT_RESOURCES, ge=1)
     #: SQLAlchemy URL of the feedback store (also holds the JWT replay cache).
     database_url: str = "sqlite:///cds_backpain_service.sqlite3"
-    #: FHIR fallback: per-request timeout (seconds), pages and resources per prefetch key.
+    #: FHIR fallback: total deadline of one fetch, body included (seconds), pages and
+    #: resources per prefetch key.
     fhir_timeout: float = Field(5.0, gt=0, le=120)
     fhir_max_pages: int = Field(50, ge=1)
     fhir_max_resources: int = Field(10_000, ge=1)
+    #: Total deadline of all fetches of one hook call (seconds).
+    fhir_call_deadline: float = Field(15.0, gt=0, le=600)
+    #: Largest FHIR response body read (bytes, counted while streaming); larger: 412.
+    fhir_max_response_bytes: int = Field(20_000_000, ge=1024)
+    #: Connections open at once to one FHIR server (of ``fhir_max_connections`` in all), so
+    #: one slow server cannot take every connection.
+    fhir_max_connections_per_server: int = Field(8, ge=1)
+    fhir_max_connections: int = Field(64, ge=1)
     #: Accept ``http://`` FHIR servers (always on with insecure_dev).
     allow_http_fhir: bool = False
     #: If non-empty, only FHIR servers whose base starts with one of these are contacted.
@@ -129,6 +142,26 @@ class ServiceConfig(BaseModel):
 
     def to_env(self) -> str:
         return self.model_dump_json()
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def check_serving(config: ServiceConfig) -> None:
+    """ConfigError unless the configuration is safe to serve: production (not insecure_dev)
+    needs ``public_url`` (the JWT audience is never taken from request headers), and
+    insecure_dev binds to a loopback interface only."""
+    if config.insecure_dev:
+        if config.host not in LOOPBACK_HOSTS and not config.host.startswith("127."):
+            raise ConfigError(
+                f"--insecure-dev serves only on loopback (127.0.0.1, ::1), not on {config.host}"
+            )
+        return
+    if not config.public_url:
+        raise ConfigError(
+            "no public URL: pass --public-url https://HOST[/PATH] (the URL CDS clients call; "
+            "JWT aud is checked against it), or --insecure-dev for development"
+        )
 
 
 def read_structured_file(path: str | os.PathLike[str]) -> Any:

@@ -4,6 +4,9 @@ Preflight ``OPTIONS`` on discovery, service and feedback URLs is answered withou
 (browsers never send credentials on preflight). Allowed origins come from the
 configuration (``*`` for any: CDS clients send no cookies). A refused preflight gets an
 OperationOutcome instead of Starlette's plain-text body.
+
+:class:`OriginCheckMiddleware` refuses state-changing requests from foreign pages in every
+mode (in insecure-dev mode there is no JWT to stop a cross-site POST).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Collection, Iterable
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import outcome_response
 
@@ -72,3 +75,45 @@ def _cors_headers(response: Response) -> dict[str, str]:
         for k, v in response.headers.items()
         if k.lower().startswith("access-control-") or k.lower() == "vary"
     }
+
+
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+
+def _host_name(host: str) -> str:
+    """``host`` of a ``Host`` header value without its port (``[::1]:8080`` -> ``[::1]``)."""
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class OriginCheckMiddleware:
+    """Refuse (403) a state-changing request that a browser sent from a foreign page: its
+    ``Origin`` is neither the service's own nor an allowed CORS origin. With
+    ``loopback_only`` (insecure-dev mode) the ``Host`` must also be a loopback name, so a
+    DNS-rebound name cannot reach the unauthenticated service."""
+
+    def __init__(self, app: ASGIApp, origins: Collection[str], loopback_only: bool):
+        self.app = app
+        self.origins = frozenset(origins)
+        self.loopback_only = loopback_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        if self.loopback_only and _host_name(host.lower()) not in _LOOPBACK_NAMES:
+            await outcome_response(403, "development mode answers loopback hosts only")(
+                scope, receive, send
+            )
+            return
+        origin = headers.get("origin")
+        if scope["method"] in _UNSAFE_METHODS and origin is not None:
+            own = f"{scope.get('scheme', 'http')}://{host}"
+            if origin != own and origin not in self.origins and "*" not in self.origins:
+                await outcome_response(403, "cross-origin request refused")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

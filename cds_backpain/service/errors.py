@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("cds_backpain.service")
 
 #: The FHIR issue-type code used for each HTTP status we answer with.
 ISSUE_CODE = {
@@ -17,6 +22,7 @@ ISSUE_CODE = {
     403: "forbidden",
     404: "not-found",
     405: "not-supported",
+    408: "timeout",
     412: "incomplete",
     413: "too-costly",
     415: "not-supported",
@@ -111,3 +117,45 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     # Never a stack trace or exception text in the body (checklist 44).
     return outcome_response(500, "internal error while processing the request")
+
+
+class StatusRecorder:
+    """An ASGI ``send`` that passes messages on and remembers the response status
+    (500 until the app starts a response) and whether a response started."""
+
+    def __init__(self, send: Send):
+        self.send = send
+        self.status = 500
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.started = True
+        await self.send(message)
+
+
+class ErrorGuardMiddleware:
+    """The safety net around every route and middleware of the service (inside only
+    Starlette's own): an exception no handler answered becomes a logged 500
+    (exception type and where, never its message) and is not re-raised, so no request
+    ends in the server's "Exception in ASGI application" traceback."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        tracked = StatusRecorder(send)
+        try:
+            await self.app(scope, receive, tracked)
+        except ClientDisconnect:  # the client went away mid-body: nobody to answer
+            log.info("client disconnected", extra={"event": "client_disconnected"})
+        except Exception:
+            log.error("unhandled error", exc_info=True, extra={"event": "unhandled_error"})
+            if not tracked.started:
+                response = outcome_response(500, "internal error while processing the request")
+                with contextlib.suppress(OSError):  # the client went away
+                    await response(scope, receive, send)

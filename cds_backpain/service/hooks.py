@@ -14,11 +14,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from .._errors import InputLimitError, InvalidInputError
+from ..ingest.outcome import clip
 from ..ingest.parse import Limits, load_json
 from .config import ServiceConfig
 from .discovery import ServiceDefinition
 from .errors import ServiceError, issue, operation_outcome
-from .prefetch import FhirAccess
+from .limits import check_unicode
+from .prefetch import FhirAccess, allowlist_refusal, normalise_base
 from .schema import problems
 
 #: JSON Schema definition of the request for each hook.
@@ -57,22 +59,24 @@ def body_limits(config: ServiceConfig) -> Limits:
 
 
 def parse_json_body(body: bytes, content_type: str | None, limits: Limits) -> Any:
-    """The JSON document of a request body: 415 for a non-JSON type, 400 if unparsable or
-    ambiguous (a key twice, NaN), 413 beyond ``limits`` (nesting, string size)."""
-    if content_type:
-        media = content_type.split(";", 1)[0].strip().lower()
-        if media not in JSON_TYPES and not media.endswith("+json"):
-            raise ServiceError.simple(
-                415, f"send JSON (Content-Type: application/json), not {media}"
-            )
+    """The JSON document of a request body: 415 without a JSON type (a browser's
+    cross-site "simple" POST has none), 400 if unparsable, ambiguous (a key twice, NaN) or
+    not Unicode (a lone surrogate), 413 beyond ``limits`` (nesting, string size)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media not in JSON_TYPES and not media.endswith("+json"):
+        raise ServiceError.simple(
+            415, f"send JSON (Content-Type: application/json), not {clip(media or 'none', 60)}"
+        )
     if not body.strip():
         raise ServiceError.simple(400, "the request body is empty; expected a JSON object")
     try:
-        return load_json(body, limits)
+        document = load_json(body, limits)
     except InputLimitError as exc:
         raise ServiceError(413, exc.outcome) from None
     except InvalidInputError as exc:
         raise ServiceError(400, exc.outcome) from None
+    check_unicode(body, document)
+    return document
 
 
 def invalid(found: list[tuple[str, str]]) -> ServiceError:
@@ -133,26 +137,23 @@ def fhir_access(body: dict[str, Any], config: ServiceConfig) -> FhirAccess:
     server = body.get("fhirServer")
     if server is None:
         return FhirAccess(server=None)
-    server = server.rstrip("/")
     try:
-        parts = urlsplit(server)
         httpx.URL(server)
-        valid = bool(parts.hostname) and server.isprintable() and " " not in server
+        normalised = normalise_base(server)  # dot segments resolved before any matching
     except (ValueError, httpx.InvalidURL):
-        valid = False
-    if not valid:
+        normalised = None
+    if normalised is None:
         raise invalid([("fhirServer", "fhirServer is not a valid absolute URL")])
-    scheme = parts.scheme.lower()
+    server = normalised
     auth = body.get("fhirAuthorization") or {}
     refusal = None
-    if scheme != "https" and not config.http_fhir_allowed:
+    if urlsplit(server).scheme != "https" and not config.http_fhir_allowed:
         refusal = (
             "fhirServer uses http, and this service fetches only from https FHIR servers "
             "(send the data as prefetch, or use https)"
         )
-    elif config.fhir_server_allowlist and not any(
-        server == a.rstrip("/") or server.startswith(a.rstrip("/") + "/")
-        for a in config.fhir_server_allowlist
-    ):
-        refusal = "fhirServer is not on this service's allowlist"
+    elif config.fhir_server_allowlist:
+        refusal = allowlist_refusal(
+            server, config.fhir_server_allowlist, "this service's allowlist"
+        )
     return FhirAccess(server=server, token=auth.get("access_token"), refusal=refusal)

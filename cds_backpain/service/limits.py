@@ -1,26 +1,39 @@
-"""Request body size limit, and the evaluation size limit (413 with an OperationOutcome)."""
+"""Request body limits, enforced before parsing: size (413), time to arrive (408), and
+text that is not Unicode (lone surrogate escapes, 400); and the evaluation size limit
+(413). All answers carry an OperationOutcome.
+"""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ServiceError, outcome_response
+from .errors import ServiceError, StatusRecorder, outcome_response
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-class BodySizeLimitMiddleware:
-    """Refuse bodies above ``max_bytes``: by ``Content-Length`` up front, else while reading."""
+class BodyTooSlow(Exception):
+    pass
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies above ``max_bytes`` (by ``Content-Length`` up front, else while
+    reading) and bodies that have not fully arrived ``timeout`` seconds after the request
+    started (a client trickling bytes would otherwise hold a connection for ever)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0):
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,39 +46,98 @@ class BodySizeLimitMiddleware:
             except ValueError:
                 too_big = False
             if too_big:
-                await self._refuse(scope, receive, send)
+                await self._refuse(413, f"request body larger than {self.max_bytes} bytes", scope)(
+                    scope, receive, send
+                )
                 return
 
         received = 0
-        started = False
+        complete = False
+        deadline = time.monotonic() + self.timeout
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # after the body: disconnect notices, no deadline
+                return await receive()
+            try:
+                with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTooSlow from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLarge
+                complete = not message.get("more_body", False)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = StatusRecorder(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except BodyTooLarge:
-            if started:
+            if tracked.started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(413, f"request body larger than {self.max_bytes} bytes", scope)(
+                scope, receive, send
+            )
+        except BodyTooSlow:
+            if tracked.started:
+                raise
+            await self._refuse(
+                408, f"the request body did not arrive within {self.timeout:g} s", scope
+            )(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = outcome_response(
-            413, f"request body larger than {self.max_bytes} bytes", headers={"Connection": "close"}
+    @staticmethod
+    def _refuse(status: int, text: str, scope: Scope) -> Any:
+        state = scope.get("state")
+        if isinstance(state, dict) and isinstance(state.get("log"), dict):
+            state["log"]["reason"] = "body too large" if status == 413 else "body too slow"
+        return outcome_response(status, text, headers={"Connection": "close"})
+
+
+#: A ``\\uD800``-``\\uDFFF`` escape somewhere in JSON text (a cheap pre-check).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def check_unicode(raw: bytes, document: Any) -> None:
+    """400 if the parsed JSON holds a lone surrogate (``"\\ud800"`` unpaired): such text
+    is not Unicode and cannot be stored, logged or sent on as UTF-8. Only bodies whose
+    bytes contain a surrogate escape are walked."""
+    if _SURROGATE_ESCAPE.search(raw) is None:
+        return
+    where = _lone_surrogate(document, "")
+    if where is not None:
+        raise ServiceError.simple(
+            400,
+            "the body contains a lone UTF-16 surrogate escape (\\uD800-\\uDFFF unpaired); "
+            "JSON text must be valid Unicode",
+            expression=[where or "$"],
         )
-        await response(scope, receive, send)
+
+
+def _bad(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _lone_surrogate(value: Any, path: str) -> str | None:
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _bad(item):
+                return where
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if _bad(k):
+                    return f"{where}.{k.encode('utf-8', 'replace').decode()}".lstrip(".")
+                stack.append((v, f"{where}.{k}".lstrip(".")))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+    return None
 
 
 # ----------------------------------------------------------------- evaluation size

@@ -2,7 +2,8 @@
 
 Records carry method, path, status, duration, service id, hookInstance, the client's
 ``iss``/``jti``/``tenant`` and the patient id. Never an access token, JWT, header value
-or clinical data.
+or clinical data. Every string that may come from a client is clipped to
+:data:`MAX_VALUE` characters, so a forged token's megabyte ``iss`` is not a megabyte line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .errors import StatusRecorder
 
 log = logging.getLogger("cds_backpain.service.access")
 
@@ -42,7 +45,25 @@ FIELDS = (
     "duplicates",
     "where",
     "origin",
+    "client",
+    "db_error",
 )
+#: Longest logged string value (longer ones are cut and marked with an ellipsis).
+MAX_VALUE = 200
+
+
+def clip_value(value: Any, limit: int = MAX_VALUE) -> Any:
+    """``value`` with every string in it cut to ``limit`` characters (lists and mappings
+    walked one level deep, and cut to ``limit`` items)."""
+    if isinstance(value, str):
+        text = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+    if isinstance(value, dict):
+        items = list(value.items())[:limit]
+        return {clip_value(str(k), limit): clip_value(v, limit) for k, v in items}
+    if isinstance(value, list | tuple):
+        return [clip_value(v, limit) for v in value[:limit]]
+    return value
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,12 +72,12 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": clip_value(record.getMessage(), 2000),
         }
         for name in FIELDS:
             value = getattr(record, name, None)
             if value is not None:
-                out[name] = value
+                out[name] = clip_value(value)
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type and where it happened, never its message or locals
             # (they may hold request data).
@@ -102,20 +123,6 @@ def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
     }
-
-
-class StatusRecorder:
-    """An ASGI ``send`` that passes messages on and remembers the response status
-    (500 until the app starts a response)."""
-
-    def __init__(self, send: Send):
-        self.send = send
-        self.status = 500
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-        await self.send(message)
 
 
 class AccessLogMiddleware:

@@ -26,12 +26,15 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Malformed request (OperationOutcome names each defect)",
         401: "Missing or invalid JWT",
+        403: "Cross-origin request, or feedback on a card issued to another client",
         404: "Unknown service",
         405: "Method not allowed",
+        408: "Request body did not arrive in time",
         412: "Required prefetch data unavailable (OperationOutcome names the keys)",
         413: "Request body too large",
         415: "Request body is not JSON",
         500: "Internal error",
+        503: "The service's database is unavailable (disk full, read-only)",
     }
     return {str(c): {"description": text[c], "content": _json("OperationOutcome")} for c in codes}
 
@@ -62,7 +65,7 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": _json(REQUEST_SCHEMA[service.hook])},
                 "responses": {
                     "200": {"description": "Cards", "content": _json("Response")},
-                    **_errors(400, 401, 412, 413, 415, 500),
+                    **_errors(400, 401, 403, 408, 412, 413, 415, 500, 503),
                 },
             }
         }
@@ -74,7 +77,7 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": _json("FeedbackRequest")},
                 "responses": {
                     "200": {"description": "Stored", "content": _json("FeedbackResponse")},
-                    **_errors(400, 401, 413, 415),
+                    **_errors(400, 401, 403, 408, 413, 415, 503),
                 },
             }
         }

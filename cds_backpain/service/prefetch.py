@@ -5,21 +5,35 @@ present (``null`` meaning "no data"), otherwise from ``fhirServer`` with the bea
 ``fhirAuthorization``. Data that cannot be had make the call fail with 412 naming the keys:
 an evaluation on partial data could miss a red flag, so nothing is evaluated on a guess.
 The access token is sent only to the ``fhirServer`` origin and never logged or stored.
+
+Every fetch has a total deadline (``fhir_timeout``, the body included) and a size cap
+counted while streaming (``fhir_max_response_bytes``); all fetches of one call share a
+deadline (``fhir_call_deadline``); at most ``fhir_max_connections_per_server`` requests
+go to one server at once, so one slow server cannot hold every connection. An answer
+that cannot be read (too large, too deep, not JSON, a bad link) makes the key
+unavailable (412 with the reason), never a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import httpx
 
+from .._errors import InvalidInputError
+from ..ingest.outcome import clip
+from ..ingest.parse import Limits, load_json
 from .errors import ServiceError, issue, operation_outcome
+
+log = logging.getLogger("cds_backpain.service.prefetch")
 
 #: Prefetch templates advertised in discovery (the same for the three services).
 PREFETCH_TEMPLATES: dict[str, str] = {
@@ -64,7 +78,9 @@ def substitute(template: str, context: Mapping[str, Any]) -> str | None:
         if isinstance(raw, bool) or not isinstance(raw, str | int | float) or raw == "":
             missing = True
             return ""
-        return quote(str(raw), safe="")
+        text = quote(str(raw), safe="")
+        # "." and ".." are path segments a URL normaliser removes: encode them.
+        return text.replace(".", "%2E") if set(text) == {"."} else text
 
     filled = _TOKEN.sub(value, template)
     return None if missing else filled
@@ -102,13 +118,100 @@ class _Unavailable(Exception):
     """A key's data could not be had; the message names why (never the token)."""
 
 
-class FhirFetcher:
-    """Runs prefetch queries against a client's FHIR server (timeouts, paging, limits)."""
+def normalise_base(url: str) -> str | None:
+    """An absolute http(s) base URL in canonical form (scheme and host lower-case, dot
+    segments resolved, percent-encoded dots decoded, no trailing slash), or None if
+    ``url`` is not one (relative, another scheme, user info, query or fragment)."""
+    if not isinstance(url, str) or not url.isprintable() or any(c in url for c in " \\"):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        return None
+    if parts.username is not None or parts.password is not None:
+        return None
+    segments: list[str] = []
+    for segment in parts.path.split("/"):
+        decoded = unquote(segment) if "%" in segment else segment
+        if decoded == ".":
+            continue
+        if decoded == "..":
+            if segments:
+                segments.pop()
+            continue
+        if segment:
+            segments.append(segment)
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    path = "".join(f"/{s}" for s in segments)
+    return f"{scheme}://{netloc}{path}"
 
-    def __init__(self, client: httpx.AsyncClient, *, max_pages: int, max_resources: int):
+
+def under(url: str, base: str) -> bool:
+    """Whether normalised ``url`` is ``base`` or below it."""
+    return url == base or url.startswith(base + "/")
+
+
+def allowlist_refusal(server: str, allowlist: Iterable[str], what: str) -> str | None:
+    """Why ``server`` (normalised) may not be used, if no entry of ``allowlist`` covers it."""
+    listed = [b for b in (normalise_base(a) for a in allowlist) if b is not None]
+    if any(under(server, b) for b in listed):
+        return None
+    return f"fhirServer is not on {what}"
+
+
+class _ServerSlots:
+    """At most ``per_server`` requests at once to one origin (scheme, host, port)."""
+
+    def __init__(self, per_server: int):
+        self.per_server = per_server
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._users: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def hold(self, url: str) -> AsyncIterator[None]:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        slot = self._slots.setdefault(origin, asyncio.Semaphore(self.per_server))
+        self._users[origin] = self._users.get(origin, 0) + 1
+        try:
+            async with slot:
+                yield
+        finally:
+            self._users[origin] -= 1
+            if not self._users[origin]:  # nobody holds or waits: forget the origin
+                del self._users[origin], self._slots[origin]
+
+
+class FhirFetcher:
+    """Runs prefetch queries against a client's FHIR server (deadlines, size cap, paging,
+    limits, a bounded share of the connection pool per server)."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        max_pages: int,
+        max_resources: int,
+        timeout: float = 5.0,
+        max_bytes: int = 20_000_000,
+        per_server: int = 8,
+        call_deadline: float = 15.0,
+    ):
         self.client = client
         self.max_pages = max_pages
         self.max_resources = max_resources
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.call_deadline = call_deadline
+        self.limits = Limits(max_bytes=max_bytes, max_entries=max(max_resources + 1, 5_000))
+        self._slots = _ServerSlots(per_server)
 
     def _headers(self, token: str | None) -> dict[str, str]:
         headers = {"Accept": "application/fhir+json, application/json;q=0.9"}
@@ -116,35 +219,60 @@ class FhirFetcher:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    async def _get(self, url: str, access: FhirAccess) -> httpx.Response:
+    async def _get(self, url: str, access: FhirAccess) -> tuple[int, Any]:
+        """GET ``url``: (status, parsed JSON body of a 200, else None)."""
+        assert access.server is not None
+        target = normalise_base(url.split("?", 1)[0])
+        if target is None or not under(target, access.server):
+            raise _Unavailable("a request URL leaves fhirServer; not fetched")
         try:
-            return await self.client.get(url, headers=self._headers(access.token))
+            async with (
+                self._slots.hold(url),
+                _deadline(self.timeout, "the FHIR server did not answer in time"),
+                self.client.stream("GET", url, headers=self._headers(access.token)) as response,
+            ):
+                if response.status_code != 200:
+                    return response.status_code, None
+                data = await self._read(response)
         except httpx.TimeoutException:
             raise _Unavailable("the FHIR server did not answer in time") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             cert = certificate_problem(exc)
             if cert:
                 raise _Unavailable(cert) from None
             raise _Unavailable(
                 f"the FHIR server could not be reached ({type(exc).__name__})"
             ) from None
+        return 200, self._json(data)
 
-    @staticmethod
-    def _json(response: httpx.Response) -> Any:
+    async def _read(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise _Unavailable(f"the FHIR server's answer is larger than {self.max_bytes} bytes")
+        data = bytearray()
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > self.max_bytes:
+                raise _Unavailable(
+                    f"the FHIR server's answer is larger than {self.max_bytes} bytes"
+                )
+        return bytes(data)
+
+    def _json(self, data: bytes) -> Any:
         try:
-            return response.json()
-        except ValueError:
-            raise _Unavailable("the FHIR server answered with something other than JSON") from None
+            return load_json(data, self.limits)
+        except InvalidInputError as exc:  # InputLimitError included
+            first = (exc.outcome.get("issue") or [{}])[0].get("diagnostics", "")
+            raise _Unavailable(f"the FHIR server's answer cannot be read: {first}") from None
 
     async def read(self, query: str, access: FhirAccess) -> dict[str, Any] | None:
         """Instance read; None when the server says the resource does not exist."""
         assert access.server is not None
-        response = await self._get(f"{access.server}/{query}", access)
-        if response.status_code in (404, 410):
+        status, body = await self._get(f"{access.server}/{query}", access)
+        if status in (404, 410):
             return None
-        if response.status_code != 200:
-            raise _Unavailable(f"the FHIR server answered {response.status_code}")
-        body = self._json(response)
+        if status != 200:
+            raise _Unavailable(f"the FHIR server answered {status}")
         if not isinstance(body, dict) or body.get("resourceType") != template_type(query):
             raise _Unavailable(f"the FHIR server did not return a {template_type(query)}")
         return body
@@ -168,10 +296,9 @@ class FhirFetcher:
                 pages += 1
                 if pages > self.max_pages:
                     raise _Unavailable(f"more than {self.max_pages} pages of results")
-                response = await self._get(url, access)
-                if response.status_code != 200:
-                    raise _Unavailable(f"the FHIR server answered {response.status_code}")
-                bundle = self._json(response)
+                status, bundle = await self._get(url, access)
+                if status != 200:
+                    raise _Unavailable(f"the FHIR server answered {status}")
                 if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
                     raise _Unavailable("the FHIR server did not return a Bundle")
             out.extend(bundle_resources(bundle))
@@ -185,8 +312,12 @@ class FhirFetcher:
                     "the searchset has more pages and no usable fhirServer to fetch them"
                 )
             assert access.server is not None
-            url = urljoin(access.server + "/", nxt)
-            if not same_server(url, access.server):
+            try:
+                url = urljoin(access.server + "/", nxt)
+            except ValueError:
+                raise _Unavailable("a next link is not a URL; not followed") from None
+            target = normalise_base(url.split("?", 1)[0])
+            if target is None or not under(target, access.server):
                 raise _Unavailable("a next link points outside fhirServer; not followed")
             bundle = None
         return out
@@ -217,10 +348,14 @@ def next_link(bundle: Mapping[str, Any]) -> str | None:
     return None
 
 
-def same_server(url: str, base: str) -> bool:
-    """True if ``url`` is on the origin of ``base`` and under its path."""
-    u, b = urlsplit(url), urlsplit(base)
-    return (u.scheme, u.netloc) == (b.scheme, b.netloc) and u.path.startswith(b.path.rstrip("/"))
+@asynccontextmanager
+async def _deadline(seconds: float, why: str) -> AsyncIterator[None]:
+    """A total deadline: ``_Unavailable(why)`` when ``seconds`` have passed."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise _Unavailable(why) from None
 
 
 def bundle_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -247,15 +382,42 @@ def _is_error_outcome(resource: Mapping[str, Any]) -> bool:
     )
 
 
-def subject_patient(resource: Mapping[str, Any]) -> str | None:
-    """The Patient id a resource is about (``subject``/``patient`` reference), if literal."""
+def subject_patient(resource: Mapping[str, Any], server: str | None = None) -> str | None:
+    """The Patient a resource is about (``subject``/``patient`` reference), if literal:
+    the id for a relative reference (or an absolute one on ``server``), the whole
+    reference for an absolute one on another server (or with no ``server`` to compare)."""
     for name in ("subject", "patient"):
         ref = resource.get(name)
         if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            m = _PATIENT_REF.search(ref["reference"])
-            if m:
+            text = ref["reference"]
+            m = _PATIENT_REF.search(text)
+            if not m:
+                continue
+            if "://" not in text:
                 return m.group(1)
+            base = normalise_base(text[: m.start()] if m.start() else "")
+            local = server is not None and base is not None and base == server
+            return m.group(1) if local else text
     return None
+
+
+def localise_references(
+    resources: list[dict[str, Any]], patient_id: str, server: str | None
+) -> list[dict[str, Any]]:
+    """Resources whose subject is the absolute ``{server}/Patient/{id}`` of this patient get
+    the equivalent relative reference, so the evaluation compares ids on one server only
+    (an absolute reference to any other server is refused by :func:`check_one_patient`)."""
+    if server is None:
+        return resources
+    absolute = f"{server}/Patient/{patient_id}"
+    out = []
+    for res in resources:
+        for name in ("subject", "patient"):
+            ref = res.get(name)
+            if isinstance(ref, dict) and ref.get("reference") == absolute:
+                res = {**res, name: {**ref, "reference": f"Patient/{patient_id}"}}
+        out.append(res)
+    return out
 
 
 async def gather(
@@ -269,6 +431,27 @@ async def gather(
     """Collect every template's data; raise 412 naming keys that cannot be had."""
     given = dict(prefetch or {})
     patient_id = str(context["patientId"])
+    loop = asyncio.get_running_loop()
+    call_deadline = loop.time() + fetcher.call_deadline
+    too_slow = f"the FHIR server's answers took longer than {fetcher.call_deadline:g} s in all"
+
+    async def guarded(key: str, work: Any) -> Any:
+        """``work`` within the call's deadline; unexpected failures are the key's, logged."""
+        try:
+            async with _deadline(max(0.0, call_deadline - loop.time()), too_slow):
+                return await work
+        except _Unavailable:
+            raise
+        except Exception as exc:
+            log.warning(
+                "unexpected error while fetching FHIR data",
+                exc_info=True,
+                extra={"event": "fhir_fetch_error", "error": type(exc).__name__},
+            )
+            raise _Unavailable(
+                f"the FHIR server's answer could not be used ({type(exc).__name__})"
+            ) from None
+
     origin: dict[str, str] = {}
     results: dict[str, list[dict[str, Any]] | dict[str, Any] | None] = {}
     failures: dict[str, str] = {}
@@ -298,7 +481,7 @@ async def gather(
             results[key] = value
         elif value.get("resourceType") == "Bundle":
             try:
-                results[key] = await fetcher.follow(None, access, first=value)
+                results[key] = await guarded(key, fetcher.follow(None, access, first=value))
             except _Unavailable as exc:
                 failures[key] = str(exc)
             else:
@@ -320,9 +503,9 @@ async def gather(
             return
         try:
             if key in READ_KEYS:
-                results[key] = await fetcher.read(query, access)
+                results[key] = await guarded(key, fetcher.read(query, access))
             else:
-                results[key] = await fetcher.search(query, access)
+                results[key] = await guarded(key, fetcher.search(query, access))
             origin[key] = "fhir"
         except _Unavailable as exc:
             failures[key] = f"{why}, and fetching it failed: {exc}"
@@ -356,10 +539,10 @@ async def gather(
             resources.append(value)
         elif isinstance(value, list):
             resources.extend(value)
-    check_one_patient(patient_id, resources)
+    check_one_patient(patient_id, resources, access.server)
     return Gathered(
         patient=patient if isinstance(patient, dict) else None,
-        resources=dedupe(resources),
+        resources=dedupe(localise_references(resources, patient_id, access.server)),
         origin=origin,
     )
 
@@ -388,16 +571,22 @@ def _bundle_has_error(bundle: Mapping[str, Any]) -> bool:
     )
 
 
-def check_one_patient(patient_id: str, resources: Iterable[Mapping[str, Any]]) -> None:
-    """400 if any resource is about another patient than ``context.patientId``."""
+def check_one_patient(
+    patient_id: str, resources: Iterable[Mapping[str, Any]], server: str | None = None
+) -> None:
+    """400 if any resource is about another patient than ``context.patientId`` (an
+    absolute reference is this patient's only on ``server``, compared whole)."""
     problems = []
     for res in resources:
-        other = res.get("id") if res.get("resourceType") == "Patient" else subject_patient(res)
+        other = (
+            res.get("id") if res.get("resourceType") == "Patient" else subject_patient(res, server)
+        )
         if other is not None and other != patient_id:
-            rid = f"{res.get('resourceType')}/{res.get('id', '?')}"
+            rid = clip(f"{res.get('resourceType')}/{res.get('id', '?')}", 80)
+            about = clip(other if "://" in str(other) else f"Patient/{other}", 120)
             problems.append(
                 issue(
-                    f"{rid} is about Patient/{other}, not context.patientId",
+                    f"{rid} is about {about}, not context.patientId",
                     code="business-rule",
                     expression=[rid],
                 )
@@ -406,6 +595,44 @@ def check_one_patient(patient_id: str, resources: Iterable[Mapping[str, Any]]) -
             break
     if problems:
         raise ServiceError(400, operation_outcome(problems))
+
+
+#: FHIR R4 request resources that may stand in ``context.draftOrders``.
+ORDER_TYPES = frozenset(
+    {
+        "ServiceRequest",
+        "MedicationRequest",
+        "NutritionOrder",
+        "VisionPrescription",
+        "DeviceRequest",
+        "CommunicationRequest",
+        "SupplyRequest",
+    }
+)
+#: The draft orders the evaluation reads (it rates imaging ServiceRequests).
+EVALUATED_ORDER_TYPES = frozenset({"ServiceRequest"})
+
+
+def orders_to_evaluate(drafts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The draft orders the evaluation may read: 400 for a resource in ``draftOrders``
+    that is not an order (a Condition there is not the patient's record), and only
+    ServiceRequests are passed on."""
+    out: list[dict[str, Any]] = []
+    problems = []
+    for i, res in enumerate(drafts):
+        rtype = res.get("resourceType")
+        if rtype not in ORDER_TYPES:
+            problems.append(
+                issue(
+                    f"context.draftOrders holds orders only, not a {clip(rtype, 40)}",
+                    expression=[f"context.draftOrders.entry[{i}].resource"],
+                )
+            )
+        elif rtype in EVALUATED_ORDER_TYPES:
+            out.append(dict(res))
+    if problems:
+        raise ServiceError(400, operation_outcome(problems[:10]))
+    return out
 
 
 def dedupe(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,10 +1,11 @@
 """Fixtures: the real service in a subprocess on loopback, a tiny FHIR server, JWT keys.
 
-Two service processes per session: ``service`` (JWT required, trust file with keys made
+Three service processes per session: ``service`` (JWT required, trust file with keys made
 here, CORS allowlist, small body limit and no relevant-resource limit below it, 2 s FHIR
-timeout: the slow base answers after 3 s) and ``dev_service`` (``--insecure-dev``: no JWT,
-demo page). Both evaluate at the examples' fixed instant. Helpers live in
-``service_support.py``.
+timeout: the slow base answers after 3 s), ``dev_service`` (``--insecure-dev``: no JWT,
+demo page) and ``hardened`` (JWT, tight fault limits: 2 s body timeout, 100 kB FHIR
+answers, 4 connections per FHIR server, JWKS never cached). All evaluate at the examples'
+fixed instant. Helpers live in ``service_support.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from service_support import (
     HERE,
     ISS_A,
     ISS_B,
+    ISS_BOUND,
     ISS_T,
     MAX_BODY,
     FhirServer,
@@ -50,9 +52,7 @@ def keys() -> Keys:
     )
 
 
-@pytest.fixture(scope="session")
-def fhir_server(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[FhirServer]:
-    tmp = tmp_path_factory.mktemp("fhir")
+def _start_fhir_server(tmp: Path, keys: Keys) -> tuple[subprocess.Popen, FhirServer]:
     data = tmp / "resources.json"
     data.write_text(json.dumps(all_example_resources()))
     jwks = tmp / "jwks.json"
@@ -74,7 +74,21 @@ def fhir_server(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterato
     )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/open/metadata", proc, None)
-    yield FhirServer(url)
+    return proc, FhirServer(url)
+
+
+@pytest.fixture(scope="session")
+def fhir_server(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[FhirServer]:
+    proc, server = _start_fhir_server(tmp_path_factory.mktemp("fhir"), keys)
+    yield server
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
+def slow_server(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[FhirServer]:
+    """A second FHIR server (another origin), for the slow-server faults."""
+    proc, server = _start_fhir_server(tmp_path_factory.mktemp("slow-fhir"), keys)
+    yield server
     stop(proc)
 
 
@@ -90,6 +104,11 @@ def trust_file(
                     {"iss": ISS_A, "jwks": {"keys": [keys.ec.jwk, keys.rsa.jwk]}},
                     {"iss": ISS_B, "jwks_url": f"{fhir_server.url}/jwks/b.json"},
                     {"iss": ISS_T, "jwks": {"keys": [keys.tenant.jwk]}, "tenants": ["clinic-1"]},
+                    {
+                        "iss": ISS_BOUND,
+                        "jwks": {"keys": [keys.tenant.jwk]},
+                        "fhir_servers": [f"{fhir_server.url}/open"],
+                    },
                 ]
             }
         )
@@ -124,4 +143,36 @@ def dev_service(
         {"fhir_timeout": 2.0, "fhir_server_allowlist": [fhir_server.url]},
     )
     yield Service(url, log, database)
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
+def hardened(
+    tmp_path_factory: pytest.TempPathFactory,
+    keys: Keys,
+    trust_file: Path,
+    fhir_server: FhirServer,
+    slow_server: FhirServer,
+) -> Iterator[Service]:
+    tmp = tmp_path_factory.mktemp("hardened")
+    proc, url, log, database = start_service(
+        tmp,
+        ["--trust", str(trust_file), "--allow-http-fhir"],
+        {
+            "fhir_timeout": 1.0,
+            "fhir_call_deadline": 3.0,
+            "fhir_max_response_bytes": 100_000,
+            "fhir_max_connections": 16,
+            "fhir_max_connections_per_server": 4,
+            "body_timeout": 2.0,
+            "jwks_cache_seconds": 0,
+            "max_body_bytes": MAX_BODY,
+            "fhir_server_allowlist": [
+                f"{fhir_server.url}/{base}"
+                for base in ("fhir", "open", "trickle", "huge", "deep", "badlink")
+            ]
+            + [slow_server.url],
+        },
+    )
+    yield Service(url, log, database, keys)
     stop(proc)

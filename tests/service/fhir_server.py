@@ -12,9 +12,14 @@ differently, so one process covers the FHIR-fallback matrix:
 * ``/slow``   answers after 3 s (timeouts).
 * ``/error``  answers 500.
 * ``/evil``   first search page links ``next`` to another origin (must not be followed).
+* ``/trickle`` no authentication; answers 200 and then one body byte every 0.3 s.
+* ``/huge``   no authentication; searches answer ~400 kB (a padded searchset).
+* ``/deep``   no authentication; searches answer JSON nested 40,000 levels deep.
+* ``/badlink`` no authentication; searches link ``next`` to a URL that is not one.
 
-``GET /jwks/b.json`` serves ``--jwks``; ``GET /__requests`` lists the requests seen (path
-and Authorization header); ``POST /__reset`` clears that list.
+``GET /jwks/b.json`` serves ``--jwks`` (``POST /__jwks?up=0`` makes it answer 503 until
+``?up=1``); ``GET /__requests`` lists the requests seen (path and Authorization header);
+``POST /__reset`` clears that list.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 PAGE = {"fhir": 50, "paged": 2, "open": 50, "slow": 50, "evil": 2}
+SPECIAL = {"trickle", "huge", "deep", "badlink"}
 NEEDS_TOKEN = {"fhir", "paged", "slow", "error", "evil"}
 
 
@@ -35,6 +41,7 @@ class State:
     resources: ClassVar[list[dict]] = []
     token: str = ""
     jwks: dict | None = None
+    jwks_up = True
     requests: ClassVar[list[dict]] = []
     lock = threading.Lock()
 
@@ -62,7 +69,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self) -> None:
-        if self.path == "/__reset":
+        if self.path.startswith("/__jwks"):
+            State.jwks_up = parse_qs(urlsplit(self.path).query).get("up") != ["0"]
+            self._send(200, {"ok": True}, "application/json")
+        elif self.path == "/__reset":
             with State.lock:
                 State.requests.clear()
             self._send(200, {"ok": True}, "application/json")
@@ -77,12 +87,18 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, list(State.requests), "application/json")
             return
         if url.path == "/jwks/b.json":
+            if not State.jwks_up:
+                self._send(503, {}, "application/json")
+                return
             self._send(200 if State.jwks else 404, State.jwks or {}, "application/json")
             return
         with State.lock:
             State.requests.append(
                 {"path": self.path, "authorization": self.headers.get("Authorization")}
             )
+        if parts and parts[0] in SPECIAL:
+            self._special(parts[0])
+            return
         if not parts or parts[0] not in {*PAGE, "error"}:
             self._send(404, {"resourceType": "OperationOutcome", "issue": []})
             return
@@ -119,6 +135,41 @@ class Handler(BaseHTTPRequestHandler):
             self._search(base, rest[0], parse_qs(url.query))
             return
         self._send(400, {"resourceType": "OperationOutcome", "issue": []})
+
+    def _special(self, base: str) -> None:
+        if base == "trickle":
+            body = json.dumps({"resourceType": "Bundle", "type": "searchset"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.3)
+            except OSError:
+                pass
+            return
+        bundle: dict = {"resourceType": "Bundle", "type": "searchset", "total": 0}
+        if base == "huge":
+            bundle["meta"] = {"tag": [{"code": "x" * 1000} for _ in range(400)]}
+        elif base == "badlink":
+            bundle["link"] = [{"relation": "next", "url": "http://[\u00fc]/x?page=2"}]
+        if base == "deep":
+            data = (
+                b'{"resourceType":"Bundle","type":"searchset","x":'
+                + b"[" * 40_000
+                + b"]" * 40_000
+                + b"}"
+            )
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self._send(200, bundle)
 
     def _search(self, base: str, rtype: str, query: dict[str, list[str]]) -> None:
         patient = (query.get("patient") or [None])[0]

@@ -34,9 +34,35 @@ HERE = Path(__file__).resolve().parent
 ISS_A = "https://ehr-a.example.org"
 ISS_B = "https://ehr-b.example.org"
 ISS_T = "https://ehr-tenant.example.org"
+#: An issuer bound to one FHIR server base (``/open`` of the test FHIR server).
+ISS_BOUND = "https://ehr-bound.example.org"
 CORS_ORIGIN = "https://ehr.example.org"
 FHIR_TOKEN = "fhir-access-token-5f2b9c0e1d"  # must never appear in the service's log
 MAX_BODY = 300_000
+
+
+def serve_command(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``serve`` with ``args`` on port 1, for start-up checks (it should refuse to start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cds_backpain.service", "serve", "--port", "1", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ["PYTHONPATH"]},
+    )
+
+
+def fhir_authorization(token: str = FHIR_TOKEN) -> dict[str, Any]:
+    """``fhirAuthorization`` as a CDS client sends it."""
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds-backpain",
+        "patient": "x",
+    }
 
 
 def free_port() -> int:
@@ -223,6 +249,9 @@ class FhirServer:
     def reset(self) -> None:
         httpx.post(f"{self.url}/__reset")
 
+    def jwks_up(self, up: bool) -> None:
+        httpx.post(f"{self.url}/__jwks?up={int(up)}")
+
     def requests(self) -> list[dict[str, Any]]:
         return httpx.get(f"{self.url}/__requests").json()
 
@@ -267,10 +296,21 @@ class Service:
 
 
 def start_service(
-    tmp: Path, args: list[str], config: dict[str, Any], *, scheme: str = "http", verify: Any = True
+    tmp: Path,
+    args: list[str],
+    config: dict[str, Any],
+    *,
+    scheme: str = "http",
+    verify: Any = True,
+    preexec_fn: Any = None,
 ) -> tuple[subprocess.Popen, str, Path, str]:
+    """The service on a free loopback port; production mode gets ``public_url`` set to
+    that address unless the test names one."""
     port = free_port()
-    database = f"sqlite:///{tmp / 'service.sqlite3'}"
+    url = f"{scheme}://127.0.0.1:{port}"
+    if "--insecure-dev" not in args and "--public-url" not in args:
+        config = {"public_url": url, **config}
+    database = config.pop("database_url", None) or f"sqlite:///{tmp / 'service.sqlite3'}"
     cfg = tmp / "service.yaml"
     cfg.write_text(yaml.safe_dump({"database_url": database, "now": EXAMPLES_NOW, **config}))
     log = tmp / "service.log"
@@ -295,8 +335,8 @@ def start_service(
         stderr=subprocess.STDOUT,
         env=env,
         cwd=tmp,
+        preexec_fn=preexec_fn,
     )
-    url = f"{scheme}://127.0.0.1:{port}"
     wait_http(f"{url}/healthz", proc, log, verify=verify)
     return proc, url, log, database
 

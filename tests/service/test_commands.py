@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import copy
-import os
 import ssl
-import subprocess
-import sys
 
 import httpx
 import pytest
@@ -21,18 +18,9 @@ from service_support import (
     start_service,
     stop,
 )
+from service_support import serve_command as serve
 
 PUBLIC = "https://cds.example.test/lbp"
-
-
-def serve(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cds_backpain.service", "serve", "--port", "1", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ["PYTHONPATH"]},
-    )
 
 
 def test_serve_refuses_to_start_without_a_trust_file():

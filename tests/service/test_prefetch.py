@@ -7,7 +7,13 @@ import copy
 
 import pytest
 from conformance import check_outcome, check_response
-from service_support import FHIR_TOKEN, example_resources, hook_request, patient_id
+from service_support import (
+    FHIR_TOKEN,
+    example_resources,
+    fhir_authorization,
+    hook_request,
+    patient_id,
+)
 
 from cds_backpain.service.prefetch import PREFETCH_TEMPLATES
 
@@ -30,15 +36,7 @@ def reference_cards(service, case):
     return r.json()["cards"]
 
 
-def auth(token: str = FHIR_TOKEN) -> dict:
-    return {
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "cds-backpain",
-        "patient": "x",
-    }
+auth = fhir_authorization
 
 
 def fetched(fhir_server) -> list[dict]:
