@@ -48,8 +48,8 @@ def client_locations(
 ) -> list[str]:
     """Where the client put each resource, in the client's terms.
 
-    Resources are matched by identity with the objects of the request; one fetched from
-    the FHIR server is named by its reference.
+    Resources are matched by identity with the objects of the request (draft orders also
+    by reference); one fetched from the FHIR server is named by its reference.
     """
     where: dict[int, str] = {}
     for key, value in (prefetch or {}).items():
@@ -61,12 +61,18 @@ def client_locations(
                     where.setdefault(id(entry["resource"]), f"prefetch.{key}.entry[{i}]")
         else:
             where.setdefault(id(value), f"prefetch.{key}")
+    drafts: dict[str, str] = {}
     for i, draft in enumerate(draft_orders):
         where.setdefault(id(draft), f"context.draftOrders.entry[{i}]")
+        drafts.setdefault(_ref(draft), f"context.draftOrders.entry[{i}]")
+    # Draft orders may reach the evaluation as copies: matched by reference then.
     return [
-        where.get(id(r), f"{r.get('resourceType')}/{r.get('id')} (from fhirServer)")
-        for r in resources
+        where.get(id(r)) or drafts.get(_ref(r)) or f"{_ref(r)} (from fhirServer)" for r in resources
     ]
+
+
+def _ref(resource: Mapping[str, Any]) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id')}"
 
 
 def read_by_rules(resource: Mapping[str, Any], valuesets: ValueSetIndex) -> bool:

@@ -58,11 +58,7 @@ def test_an_unparseable_medication_draft_leaves_red_flag_cards_intact(service, c
     out = r.json()
     check_response(out)
     assert [c["summary"] for c in out["cards"]] == [c["summary"] for c in plain]
-    warning = out["extension"][WARNINGS]
-    check_outcome(warning)
-    assert warning["issue"][0]["severity"] == "warning"
-    assert warning["issue"][0]["expression"] == ["context.draftOrders.entry[0]"]
-    assert "MedicationRequest/request-123" in warning["issue"][0]["diagnostics"]
+    # A medication draft is not an imaging order: it is not evaluated, so it cannot fail.
 
 
 JUNK = st.recursive(
@@ -140,12 +136,12 @@ def test_a_defect_in_a_resource_the_rules_read_is_named_in_the_clients_terms(ser
 
 def test_an_unparseable_draft_is_named_by_its_draft_orders_entry(service, ces):
     pid = patient_id(ces)
-    drafts = [_sandbox_medication_draft(pid, id=f"rx-{i}") for i in range(3)]
+    (mri,) = [r for r in example_resources("06-") if r["resourceType"] == "ServiceRequest"]
+    drafts = [
+        {**copy.deepcopy(mri), "id": f"mri-{i}", "subject": {"reference": f"Patient/{pid}"}}
+        for i in range(3)
+    ]
     drafts[2]["authoredOn"] = "soon"
-    drafts[0]["medicationCodeableConcept"] = {"text": "ibuprofen"}
-    drafts[0].pop("category")
-    drafts[1].pop("category")
-    drafts[1]["medicationCodeableConcept"] = {"text": "ibuprofen"}
     r = service.call(SIGN, hook_request("order-sign", ces, drafts=drafts))
     assert r.status_code == 200, r.text
     (item,) = r.json()["extension"][WARNINGS]["issue"]
