@@ -7,15 +7,39 @@
 Decision support for clinicians, not a diagnosis.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from ._errors import (
     CdsBackpainError,
     EngineError,
     InputLimitError,
+    InternalError,
     InvalidInputError,
     KnowledgeError,
 )
+from .engine.base import Engine
 from .kb.knowledge import Knowledge
-from .results import Conclusion, Derivation, Evaluation, GuidelineCitation, SourceSpan
+from .results import (
+    Conclusion,
+    Derivation,
+    Evaluation,
+    GuidelineCitation,
+    Issue,
+    KnowledgeStamp,
+    Provenance,
+    SourceSpan,
+    SuggestionOut,
+)
+
+if TYPE_CHECKING:
+    # Imported on first use at run time (they bring fhir.resources and the engines, about
+    # 250 ms); type checkers see the real definitions here.
+    from .ingest.parse import Limits
+    from .kb.loader import load_knowledge
+    from .pipeline import evaluate
 
 __version__ = "0.1.0"
 
@@ -23,28 +47,42 @@ __all__ = [
     "CdsBackpainError",
     "Conclusion",
     "Derivation",
+    "Engine",
     "EngineError",
     "Evaluation",
     "GuidelineCitation",
     "InputLimitError",
+    "InternalError",
     "InvalidInputError",
+    "Issue",
     "Knowledge",
     "KnowledgeError",
+    "KnowledgeStamp",
+    "Limits",
+    "Provenance",
     "SourceSpan",
+    "SuggestionOut",
     "__version__",
     "evaluate",
     "load_knowledge",
 ]
 
+#: Public names defined in heavier modules, imported on first access.
+_LAZY = {
+    "evaluate": ".pipeline",
+    "load_knowledge": ".kb.loader",
+    "Limits": ".ingest.parse",
+}
+
 
 def __getattr__(name: str) -> object:
-    # evaluate/load_knowledge import fhir.resources and the engine: load them on first use.
-    if name == "evaluate":
-        from .pipeline import evaluate
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cds_backpain' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-        return evaluate
-    if name == "load_knowledge":
-        from .kb.loader import load_knowledge
 
-        return load_knowledge
-    raise AttributeError(f"module 'cds_backpain' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

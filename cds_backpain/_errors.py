@@ -38,3 +38,11 @@ class KnowledgeError(CdsBackpainError):
 
 class EngineError(CdsBackpainError):
     """The rules engine failed while evaluating; no partial result is returned."""
+
+
+class InternalError(CdsBackpainError):
+    """A defect of this package met while evaluating: our bug, not the caller's input.
+
+    It was logged with its traceback; the original exception is ``__cause__``. Nothing was
+    evaluated. A service answers it with 500, never with a 4xx that blames the client.
+    """

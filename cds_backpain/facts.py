@@ -3,7 +3,7 @@
 Ingest turns each relevant FHIR resource into one fact per concept key it matches
 (via the value sets in ``knowledge/valuesets``). Rules never see raw FHIR.
 
-Semantics (clinical brief, section 2.5):
+Semantics (status and negation of the input):
 
 * ``finding`` facts come from Condition and Observation. ``present`` is False for a
   documented negation (Observation valued SNOMED 2667000 "Absent" or ``false``).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from .emit import build_bundle, build_cards
@@ -50,6 +51,8 @@ def evaluate(
     that is not acceptable FHIR R4, and :class:`EngineError` if the engine fails.
     """
     instant = parse_now(now)
+    if isinstance(data, os.PathLike) and not isinstance(data, Path):
+        data = Path(data)
     kb = knowledge or load_knowledge()
     eng = engine if engine is not None and not isinstance(engine, str) else get_engine(engine)
     got = ingest(data, valuesets=kb.valuesets, parameters=kb.parameters, now=instant, limits=limits)

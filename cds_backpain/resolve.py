@@ -201,7 +201,7 @@ def resolve(
     for c in conclusions:
         for order in c.orders:
             current = ratings.get(order)
-            if current is None or precedence.index(c.rating) < precedence.index(current):  # type: ignore[arg-type]
+            if current is None or precedence.index(c.rating) < precedence.index(current):
                 ratings[order] = c.rating  # type: ignore[assignment]
     # A rating conclusion that lost on every order it rated would contradict the winner: drop it.
     conclusions = [

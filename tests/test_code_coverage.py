@@ -120,7 +120,8 @@ def test_every_code_family_has_a_member_tested() -> None:
 
 
 def test_a_code_outside_the_value_sets_is_not_recognised() -> None:
-    # Hypertension (Synthea's code) and the wrong "saddle anaesthesia" code of brief 2.7.
+    # Hypertension (Synthea's code) and the "saddle anaesthesia" code that public value sets
+    # get wrong (271594007 is Syncope; docs/terminology.md).
     for code in ("59621000", "271594007"):
         assert _recognised(SNOMED, code, {"low_back_pain"}) == set()
 

@@ -1,4 +1,4 @@
-"""CDS Hooks cards: the checklist (requirements.md D), order, determinism, escaping."""
+"""CDS Hooks cards: the CDS Hooks card requirements, order, determinism, escaping."""
 
 from __future__ import annotations
 
@@ -225,7 +225,7 @@ def by_code(cards: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {c["source"]["topic"]["code"]: c for c in cards}
 
 
-# -- checklist D -----------------------------------------------------------------------
+# -- CDS Hooks card requirements -------------------------------------------------------
 
 
 def empty_members(value: Any, path: str = "$") -> list[str]:

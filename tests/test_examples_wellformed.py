@@ -4,8 +4,8 @@ Each ``NN-slug.json`` is a FHIR R4 Bundle about one patient; beside it,
 ``NN-slug.expected.json`` states what the CDS should conclude. Whether the engine meets
 those expectations is tested elsewhere; here we check that the examples themselves are
 sound: they parse with the R4B models, reference one Patient, use unique ids, follow the
-status code systems and our vocabulary, and that every vignette of the clinical brief
-(section 3) has an example.
+status code systems and our vocabulary, and that every clinical vignette the examples were
+written from (the ``vignette`` number of each expected file) has an example.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from cds_backpain.kb.models import Category, Imaging, Rating, Urgency
 EXAMPLES = Path(__file__).resolve().parent.parent / "fhir_examples"
 NOW = "2026-06-01T12:00:00Z"
 
-#: Vignette numbers of the clinical brief, section 3.
+#: The numbered clinical vignettes the examples were first written from (the project's
+#: clinical brief, which is not part of this repository); each must keep an example.
 # fmt: off
 BRIEF_VIGNETTES = frozenset({
     1, 2, 3, 5, 6, 7, 8, 9, 13, 14, 15, 16, 17, 18, 20, 21, 23, 24, 25, 27, 28, 32, 33, 34, 35,
@@ -70,7 +71,8 @@ VERIFICATION = (
     {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"},
 )
 UCUM = "http://unitsofmeasure.org"
-#: Codes that circulate with wrong meanings (clinical brief, section 2.7).
+#: Codes that circulate in public value sets with wrong meanings (e.g. SNOMED CT 271594007 is
+#: Syncope, not saddle anaesthesia); docs/terminology.md lists them.
 WRONG_CODES = frozenset(
     {
         ("http://snomed.info/sct", "271594007"),

@@ -1,6 +1,7 @@
 """ingest(): real FHIR R4 JSON through fhir.resources R4B models into facts.
 
-Status and negation follow the clinical brief, section 2.5.
+Status and negation follow the semantics in ``cds_backpain/facts.py`` and
+docs/architecture.md ("Safety semantics in one place").
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def test_missing_birth_date_leaves_age_unknown_with_warning():
     assert any("birthDate is missing" in w.diagnostics for w in r.warnings)
 
 
-# -- Condition status semantics (brief 2.5) -----------------------------------------------
+# -- Condition status semantics ---------------------------------------------------------
 
 
 @pytest.mark.parametrize(

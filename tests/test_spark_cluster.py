@@ -59,14 +59,15 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def _daemon(cls: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [str(SPARK_HOME / "bin" / "spark-class"), cls, *args],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [str(SPARK_HOME / "bin" / "spark-class"), cls, *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def _wait_for(log: Path, proc: subprocess.Popen, text: str) -> None:

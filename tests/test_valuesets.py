@@ -268,12 +268,13 @@ def test_mislabelled_codes_never_map_to_the_mislabel(
     assert concept not in concepts_of(index, system, code)
 
 
-#: Codes the brief marks [UNVERIFIED], LOW, CONFLICT or "don't use"; none may be listed.
+#: Codes our terminology research graded unverified, low-confidence, conflicting or wrong
+#: (docs/terminology.md); none may be listed.
 UNGRADED = {
     (SNOMED, "271594007"),
     (SNOMED, "207938004"),
     (SNOMED, "6077001"),
-    # M54.9 (UNVERIFIED in the brief) is listed in back_pain_other: VSAC CDS4CPM-95 confirms it.
+    # M54.9 (first graded unverified) is listed in back_pain_other: VSAC CDS4CPM-95 confirms it.
     (ICD10CM, "M96.1"),
     (ICD10CM, "R20.0"),
     (ICD10CM, "M62.81"),
@@ -285,7 +286,7 @@ UNGRADED = {
     (RXNORM, "6835"),
     (RXNORM, "6130"),
     (RXNORM, "5775"),
-    # CPT 72131 (UNVERIFIED in the brief) is listed: checked against public CPT references.
+    # CPT 72131 (first graded unverified) is listed: checked against public CPT references.
     (LOINC, "24531-6"),
     (LOINC, "30679-5"),
 }

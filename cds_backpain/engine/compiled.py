@@ -36,7 +36,7 @@ class CTest:
         if self.op == "eq":
             return (type(v) is type(self.value) and v == self.value) or _num_eq(v, self.value)
         if self.op == "in":
-            return any((type(v) is type(x) and v == x) or _num_eq(v, x) for x in self.value)  # type: ignore[union-attr]
+            return any((type(v) is type(x) and v == x) or _num_eq(v, x) for x in self.value)  # type: ignore[attr-defined]
         if isinstance(v, bool) or not isinstance(v, int | float):
             return False
         t = self.value

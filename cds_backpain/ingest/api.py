@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 
-from .._errors import InvalidInputError
+from .._errors import InternalError, InvalidInputError
 from ..facts import Fact
 from ..results import Issue
 from .extract import Extractor, patient_fact
 from .identity import PatientMatcher, Resolver, assign_keys, check_subjects, find_patient
-from .outcome import Defect, Problems, operation_outcome
+from .outcome import Problems
 from .parse import JsonInput, Limits, load_json
 from .unpack import Entry, unpack
 from .validate import Timer
@@ -121,8 +121,9 @@ def ingest(
     ``MedicationRequest.intent`` as ``order``, each with a warning.
 
     Raises :class:`InvalidInputError` (an OperationOutcome with every defect found) for
-    input that is not acceptable FHIR R4 about exactly one patient, and
-    :class:`InputLimitError` when a :class:`Limits` bound is exceeded.
+    input that is not acceptable FHIR R4 about exactly one patient,
+    :class:`InputLimitError` when a :class:`Limits` bound is exceeded, and
+    :class:`InternalError` (logged) when a defect of ours stops the reading.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -130,18 +131,11 @@ def ingest(
         return _ingest(data, valuesets, parameters, now.astimezone(dt.UTC), limits, lenient)
     except InvalidInputError:
         raise
-    except Exception as exc:  # a defect of ours met by odd input: refuse, never crash
-        log.exception("unexpected error while reading input")
-        raise InvalidInputError(
-            operation_outcome(
-                [
-                    Defect(
-                        "exception",
-                        "the input could not be read (an internal error was logged); "
-                        f"nothing was evaluated ({type(exc).__name__})",
-                    )
-                ]
-            )
+    except Exception as exc:  # a defect of ours: say so, never blame the input
+        log.exception("internal error while reading the input")
+        raise InternalError(
+            f"internal error while reading the input ({type(exc).__name__}); "
+            "it was logged and nothing was evaluated"
         ) from exc
 
 

@@ -1,5 +1,5 @@
-"""Validated resources -> facts, following the status and negation semantics of the
-clinical brief, section 2.5. Codes are looked up in the value sets; free text never
+"""Validated resources -> facts, following the status and negation semantics below
+(those of ``cds_backpain/facts.py``). Codes are looked up in the value sets; free text never
 becomes a fact.
 
 * Condition: refuted / entered-in-error -> no fact. active/recurrence/relapse (or no

@@ -1,8 +1,8 @@
 """Qualifier codes ingest reads: present/absent answers, positive/negative
 interpretations and body-site sides.
 
-These are answer and structure codes of the FHIR specification and the clinical brief
-(sections 2.2 and 2.1), kept here with their source. Medication route and dose-form
+These are answer and structure codes (SNOMED CT qualifier values, LOINC answer codes) that
+every FHIR record uses the same way, kept here. Medication route and dose-form
 qualifiers are clinical judgement and live in ``knowledge/valuesets`` (fact-kind
 ``qualifier``).
 """
@@ -15,8 +15,8 @@ SNOMED = "http://snomed.info/sct"
 
 LOINC = "http://loinc.org"
 
-#: Observation.valueCodeableConcept answers: brief 2.2 (SNOMED 52101004 Present, 2667000
-#: Absent), and the yes/no answers EHR forms send: SNOMED 373066001 Yes / 373067005 No
+#: Observation.valueCodeableConcept answers: SNOMED CT 52101004 Present / 2667000
+#: Absent, and the yes/no answers EHR forms send: SNOMED 373066001 Yes / 373067005 No
 #: (qualifier values) and the LOINC answer codes LA33-6 Yes / LA32-8 No, as public FHIR
 #: implementation-guide examples send them (e.g. MDS assessment Observations).
 PRESENT: frozenset[tuple[str, str]] = frozenset(

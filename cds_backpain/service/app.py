@@ -27,7 +27,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .._errors import EngineError, InputLimitError, InvalidInputError, KnowledgeError
+from .._errors import (
+    EngineError,
+    InputLimitError,
+    InternalError,
+    InvalidInputError,
+    KnowledgeError,
+)
 from ..ingest.parse import CheckedArray, Limits
 from ..results import Evaluation
 from . import pama, screen
@@ -269,7 +275,7 @@ def _evaluate(resources: list[dict[str, Any]], config: ServiceConfig, limits: Li
         raise ServiceError(413, exc.outcome) from None
     except InvalidInputError as exc:
         raise InputRefused(400, exc.outcome) from None
-    except (EngineError, KnowledgeError):
+    except (EngineError, InternalError, KnowledgeError):
         log.exception("evaluation failed", extra={"event": "evaluation_failed"})
         raise ServiceError.simple(500, "the evaluation failed; no cards were produced") from None
 
@@ -329,7 +335,7 @@ def _card_builder(evaluation: Evaluation) -> Any:
 
 
 def ensure_uuids(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every card and suggestion has a uuid, unique within the response (checklist 23)."""
+    """Every card and suggestion has a uuid, unique within the response."""
     seen: set[str] = set()
 
     def fresh(value: Any) -> str:

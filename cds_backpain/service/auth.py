@@ -1,4 +1,4 @@
-"""Authentication of CDS clients by JWT (checklist 36, 38-42).
+"""Authentication of CDS clients by JWT.
 
 A client is trusted when its ``iss`` is in the trust file (JSON or YAML)::
 

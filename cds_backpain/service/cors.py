@@ -1,4 +1,4 @@
-"""CORS for browser-based CDS clients (checklist 43), on Starlette's CORSMiddleware.
+"""CORS for browser-based CDS clients, on Starlette's CORSMiddleware.
 
 Preflight ``OPTIONS`` on discovery, service and feedback URLs is answered without a JWT
 (browsers never send credentials on preflight). Allowed origins come from the

@@ -1,4 +1,4 @@
-"""The three CDS Services and the discovery document (checklist 1-7)."""
+"""The three CDS Services and the discovery document."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from .prefetch import PREFETCH_TEMPLATES
 
-#: CDS Hooks specification version implemented (3.0 ``version`` member, checklist 6).
+#: CDS Hooks specification version implemented (3.0 ``version`` member).
 SPEC_VERSION = "2.0.1"
 
 

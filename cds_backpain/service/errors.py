@@ -1,4 +1,4 @@
-"""FHIR OperationOutcome bodies for every non-2xx answer (checklist 44)."""
+"""FHIR OperationOutcome bodies for every non-2xx answer."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
-    # Never a stack trace or exception text in the body (checklist 44).
+    # Never a stack trace or exception text in the body.
     return outcome_response(500, "internal error while processing the request")
 
 

@@ -1,4 +1,4 @@
-"""Feedback on cards (checklist 34-36): validation, storage, and the per-rule report.
+"""Feedback on cards: validation, storage, and the per-rule report.
 
 Every card the service returns is recorded (uuid, service, rule, conclusion) with the
 client it was issued to (a hash of the JWT ``iss`` and ``tenant``), so that feedback,

@@ -1,4 +1,4 @@
-"""Hook requests: parse and validate the body and the hook context (checklist 8-12).
+"""Hook requests: parse and validate the body and the hook context.
 
 Malformed requests become 400 with an OperationOutcome naming each defect; nothing in
 a request reaches the evaluation unvalidated. Unknown members (``extension``, extra

@@ -1,4 +1,4 @@
-"""Argonaut "CDS Hooks for PAMA": imaging-order ratings as system actions (checklist 33).
+"""Argonaut "CDS Hooks for PAMA": imaging-order ratings as system actions.
 
 For every draft ServiceRequest the evaluation rated, the service returns an ``update``
 system action carrying the whole draft plus the rating extensions (no other change to

@@ -1,4 +1,4 @@
-"""Prefetch: templates, token substitution, and the FHIR-server fallback (checklist 14-20).
+"""Prefetch: templates, token substitution, and the FHIR-server fallback.
 
 For every template key the data come from the request's ``prefetch`` when the key is
 present (``null`` meaning "no data"), otherwise from ``fhirServer`` with the bearer token of

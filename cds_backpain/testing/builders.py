@@ -91,7 +91,7 @@ MED_REQUEST_STATUSES = (
     "draft",
     "unknown",
 )
-#: Observation answers (clinical brief 2.2).
+#: Observation answers (SNOMED CT qualifier values Present / Absent).
 PRESENT = {"system": SNOMED, "code": "52101004", "display": "Present (qualifier value)"}
 ABSENT = {"system": SNOMED, "code": "2667000", "display": "Absent (qualifier value)"}
 #: bodySite side qualifiers (SNOMED CT qualifier values).

@@ -54,11 +54,11 @@ __all__ = [
 Json = dict[str, Any]
 Knowledgeish = Any  # a cds_backpain.Knowledge (duck-typed: .valuesets, .rules, .compiled)
 
-#: Condition clinical statuses that make a current problem / a history (clinical brief 2.5).
+#: Condition clinical statuses that make a current problem / a history (``facts.py``).
 CURRENT_CLINICAL = ("active", "recurrence", "relapse")
 HISTORY_CLINICAL = ("inactive", "remission", "resolved")
 #: Verification statuses that are evidence (refuted and entered-in-error are not;
-#: differential is left out of positive evidence on purpose, brief 2.5).
+#: differential is left out of positive evidence on purpose here).
 EVIDENCE_VERIFICATION = ("confirmed", "unconfirmed", "provisional")
 #: Observation statuses that are evidence.
 EVIDENCE_OBSERVATION = ("final", "amended", "corrected")

@@ -128,7 +128,9 @@ def service(
         # max_relevant_resources is tested on dev_service (test_evaluation_limit).
         {"fhir_timeout": 2.0, "max_body_bytes": MAX_BODY, "max_relevant_resources": 5_000},
     )
-    yield Service(url, log, database, keys)
+    svc = Service(url, log, database, keys)
+    yield svc
+    svc.client.close()
     stop(proc)
 
 
@@ -142,7 +144,9 @@ def dev_service(
         ["--insecure-dev"],
         {"fhir_timeout": 2.0, "fhir_server_allowlist": [fhir_server.url]},
     )
-    yield Service(url, log, database)
+    svc = Service(url, log, database)
+    yield svc
+    svc.client.close()
     stop(proc)
 
 
@@ -174,5 +178,7 @@ def hardened(
             + [slow_server.url],
         },
     )
-    yield Service(url, log, database, keys)
+    svc = Service(url, log, database, keys)
+    yield svc
+    svc.client.close()
     stop(proc)

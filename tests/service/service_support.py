@@ -319,24 +319,25 @@ def start_service(
         for k, v in os.environ.items()
         if k not in ("CDS_BACKPAIN_TRUST", "CDS_BACKPAIN_SERVICE_CONFIG")
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cds_backpain.service",
-            "serve",
-            "--port",
-            str(port),
-            "--config",
-            str(cfg),
-            *args,
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp,
-        preexec_fn=preexec_fn,
-    )
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cds_backpain.service",
+                "serve",
+                "--port",
+                str(port),
+                "--config",
+                str(cfg),
+                *args,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp,
+            preexec_fn=preexec_fn,
+        )
     wait_http(f"{url}/healthz", proc, log, verify=verify)
     return proc, url, log, database
 

@@ -1,4 +1,4 @@
-"""JWT authentication of CDS clients (checklist 36, 38-42): every negative case is 401."""
+"""JWT authentication of CDS clients: every negative case is 401."""
 
 from __future__ import annotations
 

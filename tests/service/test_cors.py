@@ -1,4 +1,4 @@
-"""CORS (checklist 43): preflight on the three endpoint kinds, allowlisted origin only."""
+"""CORS: preflight on the three endpoint kinds, allowlisted origin only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Discovery (checklist 1-7), on the real server."""
+"""Discovery, on the real server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Feedback (checklist 34-36): validated, stored idempotently, reported per rule."""
+"""Feedback: validated, stored idempotently, reported per rule."""
 
 from __future__ import annotations
 

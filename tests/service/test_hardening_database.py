@@ -38,7 +38,9 @@ def full_disk_service(tmp_path_factory):
     proc, url, log, database = start_service(
         tmp, ["--insecure-dev"], {}, preexec_fn=_limit_file_size
     )
-    yield Service(url, log, database)
+    svc = Service(url, log, database)
+    yield svc
+    svc.client.close()
     stop(proc)
 
 

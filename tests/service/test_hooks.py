@@ -1,4 +1,4 @@
-"""Hook requests (checklist 8-11, 45): malformed ones get 400/404/405/415 with an
+"""Hook requests: malformed ones get 400/404/405/415 with an
 OperationOutcome naming the defect, never 500; real-world quirks are tolerated."""
 
 from __future__ import annotations

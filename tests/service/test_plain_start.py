@@ -22,9 +22,10 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp / "service.log"
     cmd = [sys.executable, "-m", "cds_backpain.cli", "serve", "--insecure-dev", "--workers", "2"]
-    proc = subprocess.Popen(
-        [*cmd, "--port", str(port)], cwd=tmp, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(port)], cwd=tmp, stdout=out, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/healthz", proc, log)

@@ -1,4 +1,4 @@
-"""The prefetch matrix (checklist 14-20): present, null, absent with and without a FHIR
+"""The prefetch matrix: present, null, absent with and without a FHIR
 server. The FHIR path and the prefetch path must give identical cards."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every bundled example through the hooks: conformant cards, red-flag suggestions,
-and the Argonaut PAMA rating for draft imaging orders (checklist 21-33)."""
+and the Argonaut PAMA rating for draft imaging orders."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_order_select_rates_only_the_selected_orders(service):
 
 
 def test_patient_view_answers_well_within_500_ms(service):
-    """Checklist 13: with prefetch present, answer "on the order of 500 ms"."""
+    """With prefetch present, answer "on the order of 500 ms"."""
     body = hook_request("patient-view", example_resources("09-"))
     times = []
     for _ in range(5):

@@ -57,11 +57,13 @@ def test_concurrent_answers_equal_sequential_answers(service):
     alone = [_answer(service.call(sid, body)) for _, sid, body in requests]
 
     local = threading.local()
+    clients: list[httpx.Client] = []
 
     def call(i: int) -> tuple[int, dict]:
         client = getattr(local, "client", None)
         if client is None:
             client = local.client = httpx.Client(timeout=60)
+            clients.append(client)
         _, sid, body = requests[i]
         path = f"/cds-services/{sid}"
         headers = {"Accept": "application/json", **service.auth(path)}
@@ -69,8 +71,12 @@ def test_concurrent_answers_equal_sequential_answers(service):
 
     jobs = [i for _ in range(3) for i in range(len(requests))]
     random.Random(7).shuffle(jobs)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        answers = list(pool.map(call, jobs))
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+            answers = list(pool.map(call, jobs))
+    finally:
+        for client in clients:
+            client.close()
 
     others = {pid for pid, _, _ in requests}
     for i, body in answers:
