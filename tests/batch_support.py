@@ -8,6 +8,33 @@ from pathlib import Path
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
+def write_examples_export(directory: Path) -> Path:
+    """Every bundled example as one Bulk Data export (one NDJSON file per type)."""
+    from cds_backpain.examples import load_examples
+
+    directory.mkdir(parents=True, exist_ok=True)
+    by_type: dict[str, list[str]] = {}
+    for ex in load_examples():
+        for entry in json.loads(ex.path.read_text(encoding="utf-8"))["entry"]:
+            res = entry["resource"]
+            by_type.setdefault(res["resourceType"], []).append(json.dumps(res))
+    for rtype, lines in by_type.items():
+        (directory / f"{rtype}.000.ndjson").write_text("\n".join(lines) + "\n")
+    return directory
+
+
+def library_conclusions() -> dict[str, list[str]]:
+    """Per patient reference: the sorted conclusion ids ``evaluate()`` gives each example."""
+    from cds_backpain import evaluate
+    from cds_backpain.examples import EXAMPLES_NOW, load_examples
+
+    out = {}
+    for ex in load_examples():
+        ev = evaluate(ex.path, now=EXAMPLES_NOW)
+        out[ev.patient] = sorted(c.id for c in ev.conclusions)
+    return out
+
+
 def write_medication_export(directory: Path) -> Path:
     """An extra export: a Medication (no subject) and a request that references it."""
     directory.mkdir(parents=True, exist_ok=True)

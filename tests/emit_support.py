@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cds_backpain.kb.knowledge import Knowledge
+from cds_backpain.kb.loader import load_knowledge
 from cds_backpain.kb.models import Guideline, Policy, Rule, SourceDocument
 from cds_backpain.kb.provenance import sha256_hex
 
@@ -57,6 +58,7 @@ def small_knowledge(
         spans={},
         compiled=None,  # type: ignore[arg-type]
         labels=labels or {},
+        wording=load_knowledge().wording,
     )
 
 

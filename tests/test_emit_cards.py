@@ -393,7 +393,7 @@ def test_detail_says_decision_support_then_urgency_advice_why_and_sources(cards,
     detail = by_code(cards)["ces-sphincter"]["detail"]
     assert detail.splitlines()[0] == DISCLAIMER
     assert "not a diagnosis" in MD.render(detail.splitlines()[0])
-    assert "**Urgency:** emergency · **Imaging:** urgent MRI" in detail
+    assert "**Urgency:** emergency, now · **Imaging:** urgent MRI" in detail
     assert "- Arrange emergency assessment today." in detail
     rendered = MD.render(detail)
     # Why: evidence named by knowledge labels of the rule's concepts, not by other facts.

@@ -13,6 +13,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 from cds_backpain.emit import build_bundle
+from cds_backpain.emit._shared import BASE
 from cds_backpain.emit.fhir_bundle import IMPLICABLE_TYPES
 from cds_backpain.kb.knowledge import Knowledge
 from cds_backpain.kb.models import SourceQuote
@@ -130,7 +131,9 @@ def test_every_resource_and_the_bundle_validate_with_r4b(bundle):
         get_fhir_model_class(res["resourceType"]).model_validate(res)
         assert entry["fullUrl"] == f"urn:uuid:{res['id']}"
     assert empty_members(bundle) == []
-    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == [
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds[0] == "RequestGroup"
+    assert [k for k in kinds if k not in ("ServiceRequest", "CommunicationRequest")] == [
         "RequestGroup",
         "DetectedIssue",
         "Provenance",
@@ -140,11 +143,35 @@ def test_every_resource_and_the_bundle_validate_with_r4b(bundle):
     ]
 
 
+def test_every_action_has_the_resource_it_proposes(bundle):
+    """rqg-1: an action has a resource or sub-actions, never neither."""
+    urls = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    [rg] = resources(bundle, "RequestGroup")
+
+    def leaves(action):
+        assert ("resource" in action) != ("action" in action), action["id"]
+        if "action" in action:
+            assert action["selectionBehavior"] == "at-most-one"
+            for sub in action["action"]:
+                yield from leaves(sub)
+        else:
+            yield urls[action["resource"]["reference"]]
+
+    for action in rg["action"]:
+        proposed = list(leaves(action))
+        assert proposed
+        for res in proposed:
+            assert res["resourceType"] in ("ServiceRequest", "CommunicationRequest")
+            assert res["subject"] == {"reference": PATIENT}
+            if res["resourceType"] == "CommunicationRequest":
+                assert res["payload"][0]["contentString"] == action["title"]
+
+
 def test_request_group_carries_one_prioritised_action_per_conclusion(bundle, kb):
     [rg] = resources(bundle, "RequestGroup")
     assert (rg["status"], rg["intent"], rg["priority"]) == ("active", "proposal", "stat")
     assert rg["subject"] == {"reference": PATIENT} and rg["authoredOn"] == "2026-06-01T12:00:00Z"
-    assert rg["instantiatesUri"] == ["urn:cds-backpain:knowledge:2026.06-test"]
+    assert rg["instantiatesUri"] == [f"{BASE}/knowledge/2026.06-test"]
     assert rg["identifier"][0]["value"] == f"sha256:{kb.digest}"
     actions = {a["id"]: a for a in rg["action"]}
     assert [a["id"] for a in rg["action"]] == [
@@ -199,8 +226,8 @@ def test_provenance_names_inputs_and_exact_source_passages(bundle, kb):
         assert prov["recorded"] == "2026-06-01T12:00:00Z"
         assert prov["agent"][0]["who"]["display"].startswith("cds-backpain ")
         assert "knowledge 2026.06-test" in prov["agent"][0]["who"]["display"]
-        issue_targets = {t["reference"] for t in prov["target"][1:]}
-        assert issue_targets <= issue_urls and bool(issue_targets) == concl.red_flag
+        issue_targets = {t["reference"] for t in prov["target"][1:]} & issue_urls
+        assert bool(issue_targets) == concl.red_flag
         sources = [e["what"]["reference"] for e in prov["entity"] if e["role"] == "source"]
         assert sources == list(concl.evidence)
         quotes = [e["what"] for e in prov["entity"] if e["role"] == "quotation"]
@@ -215,6 +242,21 @@ def test_provenance_names_inputs_and_exact_source_passages(bundle, kb):
             passage = raw.decode("utf-8")[int(m["start"]) : int(m["end"])]
             assert passage in {s.quote for s in spans}
             assert " ".join(passage.split()).startswith(what["display"].rstrip("…"))
+        for entity in (e for e in prov["entity"] if e["role"] == "quotation"):
+            # The extension carries the whole passage: document, offsets, digest, quote.
+            (ext,) = [
+                x
+                for x in entity["extension"]
+                if x["url"] == f"{BASE}/StructureDefinition/source-passage"
+            ]
+            parts = {
+                x["url"]: next(v for k, v in x.items() if k != "url") for x in ext["extension"]
+            }
+            raw = (SOURCES / parts["document"]).read_bytes()
+            assert sha256_hex(raw) == parts["sha256"]
+            passage = raw.decode("utf-8")[parts["start"] : parts["end"]]
+            assert sha256_hex(passage.encode("utf-8")) == parts["quoteSha256"]
+            assert " ".join(passage.split()) == parts["quote"]
         cited = [p.url for p in concl.provenance if isinstance(p, GuidelineCitation)]
         assert prov.get("policy", []) == cited
 
@@ -248,7 +290,7 @@ def test_no_conclusions_still_stamps_the_knowledge_version(kb):
     b = build_bundle([], knowledge=kb, patient_ref=None, now=NOW)
     Bundle.model_validate(b)
     [rg] = resources(b, "RequestGroup")
-    assert rg["instantiatesUri"] == ["urn:cds-backpain:knowledge:2026.06-test"]
+    assert rg["instantiatesUri"] == [f"{BASE}/knowledge/2026.06-test"]
     assert "action" not in rg and "priority" not in rg and "subject" not in rg
     assert empty_members(b) == []
 

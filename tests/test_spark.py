@@ -8,7 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from batch_support import local_batch, spark_inputs
+from batch_support import (
+    library_conclusions,
+    local_batch,
+    spark_inputs,
+    write_examples_export,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -85,6 +90,17 @@ def test_spark_and_local_batch_agree_on_every_patient(spark, inputs, local, tmp_
     assert back.count() == 13
     flagged = {r["patient"] for r in back.where("size(conclusions) > 0").collect()}
     assert flagged == LBP_PATIENTS
+
+
+def test_spark_concludes_what_the_library_concludes_for_every_example(spark, tmp_path):
+    """Every resource type evaluate() reads reaches it (a post-discectomy Procedure was
+    dropped, and with it the prompt spine review)."""
+    export = write_examples_export(tmp_path / "examples")
+    rows = evaluate_export(spark, [str(export)], now=NOW).collect()
+    got = {
+        r["patient"]: sorted(c["id"] for c in json.loads(r["record"])["conclusions"]) for r in rows
+    }
+    assert got == library_conclusions()
 
 
 def test_results_from_executors_with_other_knowledge_are_refused(spark):

@@ -56,6 +56,8 @@ PATIENT_TYPES = frozenset(
         "MedicationRequest",
         "MedicationStatement",
         "ServiceRequest",
+        "Procedure",
+        "MedicationDispense",
     }
 )
 RELEVANT_TYPES = PATIENT_TYPES | {"Medication"}

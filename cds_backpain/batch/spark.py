@@ -123,7 +123,9 @@ def patient_lines(spark: SparkSession, inputs: Sequence[str]) -> DataFrame:
         F.get_json_object("line", "$.id").alias("medication"), F.col("line").alias("med_line")
     )
     uses = (
-        own.where(F.col("type").isin("MedicationRequest", "MedicationStatement"))
+        own.where(
+            F.col("type").isin("MedicationRequest", "MedicationStatement", "MedicationDispense")
+        )
         .select(
             "patient",
             F.regexp_extract(

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cds_backpain.emit")
 
+#: Canonical base the knowledge files are written with (``knowledge/codesystems``,
+#: ``knowledge/structuredefinitions``, value sets). Emitted output and the service's
+#: conformance resources use :func:`canonical_base` instead, which a deployment sets.
 BASE = "https://cds-backpain.example.org/fhir"
+#: Environment variable overriding the canonical base of the output (``serve`` sets it
+#: from ``canonical_base`` in the service configuration).
+CANONICAL_ENV = "CDS_BACKPAIN_CANONICAL_BASE"
 #: Codes are conclusion (recommendation rule) ids.
 RULES_SYSTEM = f"{BASE}/CodeSystem/rules"
 #: Codes are conclusion categories (``cauda_equina`` ...).
@@ -27,6 +33,45 @@ CATEGORY_SYSTEM = f"{BASE}/CodeSystem/conclusion-category"
 OVERRIDE_REASONS_SYSTEM = f"{BASE}/CodeSystem/override-reasons"
 KNOWLEDGE_DIGEST_SYSTEM = f"{BASE}/knowledge-digest"
 SOURCE_SPAN_SYSTEM = f"{BASE}/source-span"
+#: Extension on a Provenance entity: one source passage (document, offsets, digest, quote).
+SOURCE_PASSAGE_EXT = f"{BASE}/StructureDefinition/source-passage"
+#: Canonical of the knowledge base a RequestGroup instantiates (plus ``/<version>``).
+KNOWLEDGE_URI = f"{BASE}/knowledge"
+
+
+def canonical_base() -> str:
+    """The canonical base of emitted URLs: ``$CDS_BACKPAIN_CANONICAL_BASE`` or :data:`BASE`."""
+    return (os.environ.get(CANONICAL_ENV) or BASE).rstrip("/")
+
+
+def rebase(document: T, base: str | None = None) -> T:
+    """``document`` with every string under :data:`BASE` moved under ``base`` (default:
+    :func:`canonical_base`); the same object when the base is the default."""
+    base = canonical_base() if base is None else base.rstrip("/")
+    if base == BASE:
+        return document
+    prefix = BASE + "/"
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return base + value[len(BASE) :] if value.startswith(prefix) else value
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(document)
+
+
+def unbase(url: str) -> str:
+    """A URL under the configured canonical base, as written in ``knowledge/``."""
+    base = canonical_base()
+    if base != BASE and url.startswith(base + "/"):
+        return BASE + url[len(base) :]
+    return url
+
+
 #: Extension (valueCode, repeated) saying what a cited passage or guideline is evidence for:
 #: advice, urgency, imaging or background (knowledge ``supports``).
 SUPPORTS_EXTENSION = f"{BASE}/StructureDefinition/provenance-supports"
@@ -64,21 +109,6 @@ NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, BASE)
 
 T = TypeVar("T")
 
-URGENCY_WORDS: dict[str, str] = {
-    "emergency": "emergency",
-    "urgent": "urgent",
-    "routine": "routine",
-    "self_care": "self-care",
-}
-
-IMAGING_WORDS: dict[str, str] = {
-    "none": "none advised",
-    "xray": "X-ray",
-    "mri": "MRI",
-    "urgent_mri": "urgent MRI",
-    "ct": "CT",
-}
-
 
 def category_words(category: str, knowledge: Knowledge) -> str:
     """Display of a conclusion category, from knowledge/codesystems/conclusion-category.json."""
@@ -101,8 +131,17 @@ def dedupe(items: Iterable[T]) -> list[T]:
     return out
 
 
-def ordered_conclusions(conclusions: Sequence[Conclusion]) -> list[Conclusion]:
-    """Most urgent first; red flags before others at equal urgency; then by id.
+def rule_rank(knowledge: Knowledge) -> dict[str, int]:
+    """Rule id -> position in the knowledge (file order, then order in the file): the
+    order the clinical owner wrote them in (self-care before return to running)."""
+    return {rule_id: i for i, rule_id in enumerate(knowledge.rules)}
+
+
+def ordered_conclusions(
+    conclusions: Sequence[Conclusion], rank: Mapping[str, int] | None = None
+) -> list[Conclusion]:
+    """Most urgent first; red flags before others at equal urgency; then in the order of
+    their rules in the knowledge (``rank``, see :func:`rule_rank`); then by id.
 
     Self-care conclusions are dropped when any conclusion is a red flag (the resolve
     stage already guarantees this; this is the last line of defence). Duplicate ids
@@ -118,7 +157,13 @@ def ordered_conclusions(conclusions: Sequence[Conclusion]) -> list[Conclusion]:
         if dropped:
             logger.warning("self-care conclusions dropped beside a red flag: %s", dropped)
         kept = [c for c in kept if c.red_flag or not c.self_care]
-    return sorted(kept, key=lambda c: (-urgency_rank(c.urgency), not c.red_flag, c.id))
+    order = rank or {}
+    last = len(order)
+
+    def position(c: Conclusion) -> int:
+        return min((order.get(r, last) for r in c.rules), default=order.get(c.id, last))
+
+    return sorted(kept, key=lambda c: (-urgency_rank(c.urgency), not c.red_flag, position(c), c.id))
 
 
 def package_version() -> str:

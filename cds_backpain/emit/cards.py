@@ -20,16 +20,16 @@ from fhir.resources.R4B import get_fhir_model_class
 from .._errors import KnowledgeError
 from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan, SuggestionOut
 from ._shared import (
-    IMAGING_WORDS,
     KNOWLEDGE_EXTENSION,
     OVERRIDE_REASONS_SYSTEM,
     RULES_SYSTEM,
-    URGENCY_WORDS,
     category_words,
     dedupe,
     knowledge_stamp,
     ordered_conclusions,
     prune,
+    rebase,
+    rule_rank,
     stable_uuid,
     validating,
 )
@@ -83,10 +83,35 @@ def build_cards(
     by_rule: dict[str, list[Derivation]] = {}
     for d in derivations:
         by_rule.setdefault(d.rule, []).append(d)
-    return [
-        _card(c, knowledge, patient_ref, service_label, by_rule, facts)
-        for c in ordered_conclusions(conclusions)
-    ]
+    ordered = ordered_conclusions(conclusions, rule_rank(knowledge))
+    cards = [_card(c, knowledge, patient_ref, service_label, by_rule, facts) for c in ordered]
+    return [rebase(card) for card in merge_same_actions(cards, knowledge)]
+
+
+def _actions_key(card: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What a card offers: its indicator and its suggestions' labels (None: no buttons)."""
+    labels = tuple(sorted(s["label"] for s in card.get("suggestions", ())))
+    return (card["indicator"], labels) if labels else None
+
+
+def merge_same_actions(cards: list[dict[str, Any]], knowledge: Knowledge) -> list[dict[str, Any]]:
+    """No two cards offer the same buttons at the same indicator: the first (most
+    urgent) keeps them; a later one keeps its own text, loses the repeated buttons and
+    names the card that has them. Every conclusion still has its card."""
+    first: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for card in cards:
+        key = _actions_key(card)
+        if key is None:
+            continue
+        kept = first.setdefault(key, card)
+        if kept is card:
+            continue
+        del card["suggestions"]
+        card.pop("selectionBehavior", None)
+        note = knowledge.wording.same_actions_as.format(summary=kept["summary"])
+        head, sep, tail = card["detail"].partition("\n\n**Why**")
+        card["detail"] = f"{head}\n\n{escape_markdown(note)}{sep}{tail}"
+    return cards
 
 
 def _card(
@@ -101,8 +126,12 @@ def _card(
         raise ValueError(f"summary of {c.id!r} has {len(c.summary)} characters (max {SUMMARY_MAX})")
     card_uuid = stable_uuid("card", knowledge.digest, patient_ref, c.id, sorted(set(c.evidence)))
     indicator = knowledge.policy.indicator[c.urgency]
-    if c.red_flag and _INDICATORS.index(indicator) < _INDICATORS.index("warning"):
-        indicator = "warning"  # a red flag is never merely informational
+    if (c.red_flag or c.rating == "not-appropriate") and _INDICATORS.index(
+        indicator
+    ) < _INDICATORS.index("warning"):
+        # A red flag, or an order about to be placed against the criteria, is never
+        # merely informational.
+        indicator = "warning"
     card: dict[str, Any] = {
         "uuid": str(card_uuid),
         "summary": c.summary,
@@ -143,10 +172,11 @@ def _detail(
     by_rule: Mapping[str, list[Derivation]],
     facts: Sequence[Fact],
 ) -> str:
+    words = knowledge.wording
     blocks = [
         DISCLAIMER,
-        f"**Urgency:** {URGENCY_WORDS.get(c.urgency, c.urgency)} · "
-        f"**Imaging:** {IMAGING_WORDS.get(c.imaging, c.imaging)}",
+        f"**Urgency:** {escape_markdown(words.urgency.get(c.urgency, c.urgency))} · "
+        f"**Imaging:** {escape_markdown(words.imaging.get(c.imaging, c.imaging))}",
     ]
     if c.advice:
         blocks.append("\n".join(f"- {escape_markdown(a)}" for a in c.advice))

@@ -1,17 +1,24 @@
-"""A FHIR R4 Bundle of the conclusions: RequestGroup, DetectedIssue, Provenance.
+"""A FHIR R4 Bundle of the conclusions: RequestGroup, requests, DetectedIssue, Provenance.
 
 * one ``RequestGroup`` (one ``action`` per conclusion, priority from urgency, the
   guideline citations and source passages as ``documentation``), emitted even when
   nothing was concluded so that the knowledge version and digest always travel;
+* what each action proposes, as ``$apply`` would (invariant rqg-1): a conclusion with
+  suggestions gets one sub-action per suggested ServiceRequest (``at-most-one``), any
+  other a CommunicationRequest carrying its advice;
 * one ``DetectedIssue`` per red-flag conclusion, implicating the evidence resources;
 * one ``Provenance`` per conclusion: the input resources it rests on (role ``source``),
-  the exact source passages (role ``quotation``, identified as
-  ``<file>#char=<start>,<end>;sha256=<hex>``) and the paraphrased guideline statements
-  (role ``derivation``, identified by guideline id), guideline URLs as ``policy``.
+  one entity per source passage (role ``quotation``, identified as
+  ``<file>#char=<start>,<end>;sha256=<hex>``, with the ``source-passage`` extension:
+  document, title, URL, offsets, the document's sha256, the quote (spaces normalised)
+  and the sha256 of the exact passage, so a FHIR consumer can check the passage against
+  the document) and the paraphrased guideline statements (role ``derivation``,
+  identified by guideline id), guideline URLs as ``policy``.
 
 Every cited passage and guideline (``documentation`` and ``entity``) carries the
 ``provenance-supports`` extension: what it is evidence for (advice, urgency, imaging,
-background).
+background). URLs under the knowledge's canonical base are emitted under the configured
+one (:func:`~._shared.canonical_base`).
 
 Every resource is validated with the fhir.resources R4B models; ids and fullUrls are
 uuid5, so identical inputs give an identical Bundle.
@@ -28,11 +35,14 @@ from urllib.parse import quote
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
+from ..kb.provenance import sha256_hex
 from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan, urgency_rank
 from ._shared import (
     CATEGORY_SYSTEM,
     GUIDELINE_SYSTEM,
     KNOWLEDGE_DIGEST_SYSTEM,
+    KNOWLEDGE_URI,
+    SOURCE_PASSAGE_EXT,
     SOURCE_SPAN_SYSTEM,
     category_words,
     dedupe,
@@ -40,10 +50,13 @@ from ._shared import (
     ordered_conclusions,
     package_version,
     prune,
+    rebase,
+    rule_rank,
     stable_uuid,
     supports_extensions,
     validating,
 )
+from .cards import suggestion_resource
 from .markdown import normalize_text, truncate
 
 if TYPE_CHECKING:
@@ -72,6 +85,31 @@ def span_identifier(span: SourceSpan) -> str:
     return f"{span.source}#char={span.start},{span.end};sha256={span.sha256}"
 
 
+def passage_extension(span: SourceSpan, knowledge: Knowledge) -> dict[str, Any]:
+    """The ``source-passage`` extension of a quotation entity (see
+    knowledge/structuredefinitions/source-passage.json)."""
+    doc = knowledge.sources.get(span.source)
+    parts: list[tuple[str, str, Any]] = [
+        ("document", "valueString", span.source),
+        ("title", "valueString", span.title or (doc.title if doc is not None else None)),
+        ("url", "valueUri", doc.url if doc is not None else None),
+        ("start", "valueInteger", span.start),
+        ("end", "valueInteger", span.end),
+        ("sha256", "valueString", span.sha256),
+        # FHIR strings exclude Unicode spaces other than space/tab/newline (the R4
+        # JSON Schema), so the quote travels with its spaces normalised and the exact
+        # passage as its sha256.
+        ("quote", "valueString", " ".join(span.quote.split())),
+        ("quoteSha256", "valueString", sha256_hex(span.quote.encode("utf-8"))),
+    ]
+    return {
+        "url": SOURCE_PASSAGE_EXT,
+        "extension": [
+            {"url": name, kind: value} for name, kind, value in parts if value is not None
+        ],
+    }
+
+
 def build_bundle(
     conclusions: Sequence[Conclusion],
     derivations: Sequence[Derivation] = (),
@@ -91,7 +129,7 @@ def build_bundle(
     """
     del derivations, ratings  # see docstring
     stamp = fhir_instant(now)
-    ordered = ordered_conclusions(conclusions)
+    ordered = ordered_conclusions(conclusions, rule_rank(knowledge))
     root = stable_uuid(
         "bundle",
         knowledge.digest,
@@ -105,16 +143,26 @@ def build_bundle(
         return u, f"urn:uuid:{u}"
 
     rg_id, rg_url = urn("RequestGroup")
+    requests: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for c in ordered:
+        made = []
+        for i, res in enumerate(_requests(c, knowledge, patient_ref, stamp)):
+            res_id, res_url = urn(res["resourceType"], c.id, str(i))
+            made.append((res_url, {**res, "id": res_id}))
+        requests[c.id] = made
     entries: list[tuple[str, dict[str, Any]]] = [
-        (rg_url, _request_group(rg_id, ordered, knowledge, patient_ref, stamp))
+        (rg_url, _request_group(rg_id, ordered, knowledge, patient_ref, stamp, requests))
     ]
     for c in ordered:
+        entries.extend(requests[c.id])
         issue_url = None
         if c.red_flag:
             issue_id, issue_url = urn("DetectedIssue", c.id)
             entries.append((issue_url, _detected_issue(issue_id, c, patient_ref, stamp, knowledge)))
         prov_id, prov_url = urn("Provenance", c.id)
-        entries.append((prov_url, _provenance(prov_id, c, knowledge, rg_url, issue_url, stamp)))
+        targets = [issue_url] if issue_url else []
+        targets += [url for url, _ in requests[c.id]]
+        entries.append((prov_url, _provenance(prov_id, c, knowledge, rg_url, targets, stamp)))
     check = validating()
     resources = [(url, _validated(res) if check else prune(res)) for url, res in entries]
     bundle = {
@@ -126,7 +174,7 @@ def build_bundle(
     }
     if check:
         Bundle.model_validate(bundle)
-    return bundle
+    return rebase(bundle)
 
 
 def _validated(resource: dict[str, Any]) -> dict[str, Any]:
@@ -147,20 +195,49 @@ def _subject(patient_ref: str | None) -> dict[str, str] | None:
     return {"reference": patient_ref} if patient_ref else None
 
 
+def _requests(
+    c: Conclusion, knowledge: Knowledge, patient_ref: str | None, stamp: str
+) -> list[dict[str, Any]]:
+    """What the conclusion's action proposes: its suggested resources, else a
+    CommunicationRequest of its advice (so every action has a resource: rqg-1)."""
+    if c.suggestions:
+        return [
+            suggestion_resource(s, knowledge, patient_ref, reasons=c.evidence)
+            for s in c.suggestions
+        ]
+    reasons = [{"reference": r} for r in dedupe(c.evidence) if r.split("/", 1)[0] in _REASONS]
+    return [
+        {
+            "resourceType": "CommunicationRequest",
+            "status": "draft",
+            "priority": PRIORITY[c.urgency],
+            "subject": _subject(patient_ref),
+            "authoredOn": stamp,
+            "payload": [{"contentString": text} for text in (c.summary, *c.advice)],
+            "reasonReference": reasons,
+        }
+    ]
+
+
+#: Resource types a CommunicationRequest may give as its reason.
+_REASONS = ("Condition", "Observation")
+
+
 def _request_group(
     rg_id: str,
     ordered: Sequence[Conclusion],
     knowledge: Knowledge,
     patient_ref: str | None,
     stamp: str,
+    requests: Mapping[str, Sequence[tuple[str, dict[str, Any]]]],
 ) -> dict[str, Any]:
-    actions = [_action(c, knowledge) for c in ordered]
+    actions = [_action(c, knowledge, requests[c.id]) for c in ordered]
     priorities = [a["priority"] for a in actions]
     return {
         "resourceType": "RequestGroup",
         "id": rg_id,
         "identifier": [{"system": KNOWLEDGE_DIGEST_SYSTEM, "value": f"sha256:{knowledge.digest}"}],
-        "instantiatesUri": [f"urn:cds-backpain:knowledge:{quote(knowledge.version, safe='')}"],
+        "instantiatesUri": [f"{KNOWLEDGE_URI}/{quote(knowledge.version, safe='')}"],
         "status": "active",
         "intent": "proposal",
         "priority": max(priorities, key=_PRIORITY_ORDER.index) if priorities else None,
@@ -170,7 +247,9 @@ def _request_group(
     }
 
 
-def _action(c: Conclusion, knowledge: Knowledge) -> dict[str, Any]:
+def _action(
+    c: Conclusion, knowledge: Knowledge, requests: Sequence[tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
     docs: list[dict[str, Any]] = []
     for item in dedupe(c.provenance):
         if isinstance(item, GuidelineCitation):
@@ -196,7 +275,7 @@ def _action(c: Conclusion, knowledge: Knowledge) -> dict[str, Any]:
                     "url": doc.url if doc is not None else None,
                 }
             )
-    return {
+    action: dict[str, Any] = {
         "id": c.id,
         "title": c.summary,
         "description": " ".join(c.advice) or None,
@@ -204,6 +283,15 @@ def _action(c: Conclusion, knowledge: Knowledge) -> dict[str, Any]:
         "code": [{"coding": [_coding_category(c, knowledge)]}],
         "documentation": docs,
     }
+    if c.suggestions:
+        action["selectionBehavior"] = "at-most-one"
+        action["action"] = [
+            {"id": f"{c.id}-{i}", "title": s.label, "resource": {"reference": url}}
+            for i, (s, (url, _)) in enumerate(zip(c.suggestions, requests, strict=True))
+        ]
+    else:
+        action["resource"] = {"reference": requests[0][0]}
+    return action
 
 
 def _detected_issue(
@@ -230,7 +318,7 @@ def _provenance(
     c: Conclusion,
     knowledge: Knowledge,
     rg_url: str,
-    issue_url: str | None,
+    also: Sequence[str],
     stamp: str,
 ) -> dict[str, Any]:
     targets: list[dict[str, Any]] = [
@@ -239,8 +327,7 @@ def _provenance(
             "extension": [{"url": TARGET_ELEMENT, "valueUri": c.id}],
         }
     ]
-    if issue_url:
-        targets.append({"reference": issue_url})
+    targets += [{"reference": url} for url in also]
     entities: list[dict[str, Any]] = [
         {"role": "source", "what": {"reference": ref}} for ref in dedupe(c.evidence)
     ]
@@ -249,7 +336,10 @@ def _provenance(
         if isinstance(item, SourceSpan):
             entities.append(
                 {
-                    "extension": supports_extensions(item.supports),
+                    "extension": [
+                        passage_extension(item, knowledge),
+                        *supports_extensions(item.supports),
+                    ],
                     "role": "quotation",
                     "what": {
                         "identifier": {

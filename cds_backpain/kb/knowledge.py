@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine.compiled import CompiledRules
-from .models import Guideline, LinkPolicy, Parameter, Policy, Rule, SourceDocument
+from .models import Guideline, LinkPolicy, Parameter, Policy, Rule, SourceDocument, Wording
 
 if TYPE_CHECKING:
     from ..results import SourceSpan
@@ -41,6 +41,8 @@ class Knowledge:
     displays: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Concept key -> human label (from value sets, or the rule title for derived concepts).
     labels: dict[str, str] = field(default_factory=dict)
+    #: Words around the rules' text on cards and service answers (templates.yaml).
+    wording: Wording = None  # type: ignore[assignment]  # always set by the loader
     #: knowledge/links.yaml: allowed link hosts and internal-note phrases (None in
     #: hand-built test knowledge).
     link_policy: LinkPolicy | None = None

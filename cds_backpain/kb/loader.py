@@ -34,6 +34,7 @@ from .models import (
     RuleFile,
     SourceManifest,
     SourceQuote,
+    Wording,
 )
 from .provenance import resolve_quote, sha256_hex
 from .supports import unsupported
@@ -358,6 +359,14 @@ def _load(root: Path) -> Knowledge:
     tdata = _yaml(root / "templates.yaml", problems) or {}
     templates = dict(tdata.get("templates", {})) if isinstance(tdata, dict) else {}
     _check_templates(templates, problems)
+    wording = _validate(
+        Wording,
+        tdata.get("wording") if isinstance(tdata, dict) else None,
+        "templates.yaml: wording",
+        problems,
+    )
+    if isinstance(tdata, dict) and "wording" not in tdata:
+        problems.append("templates.yaml: wording is missing (the words around card text)")
 
     try:
         vs = load_valuesets(root / "valuesets", root / "codesystems")
@@ -399,6 +408,7 @@ def _load(root: Path) -> Knowledge:
         compiled=compiled,
         labels=labels,
         displays=displays,
+        wording=wording,
         link_policy=link_policy,
     )
 

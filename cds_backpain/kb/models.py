@@ -350,6 +350,36 @@ class SourceManifest(_Strict):
     sources: tuple[SourceDocument, ...]
 
 
+class IndicationCard(_Strict):
+    """The card asking for the indication of an order that cannot be rated."""
+
+    #: ``{order}`` is the order's name (its code's text or display).
+    summary: str = Field(min_length=10, max_length=139)
+    detail: str = Field(min_length=10)
+    #: Wording of the indicator (a question to the orderer, not a red flag).
+    indicator: Literal["info", "warning"] = "warning"
+
+
+class Wording(_Strict):
+    """Words the card emitter and the service put around the rules' own text
+    (knowledge/templates.yaml ``wording``); ``{...}`` fields are filled in."""
+
+    #: After "**Urgency:**" on every card: says how soon, never contradicting a summary.
+    urgency: dict[Urgency, str]
+    #: After "**Imaging:**" on every card.
+    imaging: dict[Imaging, str]
+    #: On a card whose suggestions another card already offers: ``{summary}`` of that one.
+    same_actions_as: str = Field(min_length=5)
+    #: Label and description of the PAMA "remove the draft order" suggestion; ``{order}``.
+    remove_order_label: str = Field(min_length=5, max_length=80)
+    remove_order_description: str = Field(min_length=5)
+    #: Description of a rating system action; ``{rating}``, ``{order}``.
+    rating_description: str = Field(min_length=5)
+    #: Name of an order whose code has no text or display.
+    unnamed_order: str = Field(min_length=3)
+    indication_card: IndicationCard
+
+
 class LinkPolicy(_Strict):
     """knowledge/links.yaml: where card links may point, and text that must not reach a card."""
 

@@ -7,6 +7,7 @@ request -> JWT (auth) -> size limit -> validate (hooks) -> data (prefetch / FHIR
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,7 +36,7 @@ from .._errors import (
 )
 from ..ingest.parse import CheckedArray, Limits
 from ..results import Evaluation
-from . import pama
+from . import pama, screen
 from .auth import (
     Authenticator,
     AuthError,
@@ -138,6 +139,13 @@ async def call_service(request: Request) -> Response:
         # Log where the request failed (expressions only, never values).
         where = sorted({e for i in exc.outcome.get("issue", ()) for e in i.get("expression", ())})
         _log_fields(request.scope)["reason"] = ", ".join(where[:10]) or None
+        # CDS clients show an error as no card at all ("No recommendations" in the
+        # sandbox), which reads as all clear: say so where an operator will look.
+        log.warning(
+            "hook call answered %s: the client shows no cards for it",
+            exc.status,
+            extra={"event": "hook_refused", "status": exc.status, "where": where[:10]},
+        )
         raise
 
 
@@ -161,10 +169,21 @@ async def _call_service(request: Request) -> Response:
     resources = gathered.resources + orders_to_evaluate(hook.draft_orders)
     fetched = any("fhir" in how for how in gathered.origin.values())
     inline = len(raw) <= INLINE_MAX_BYTES and not fetched
-    if not fetched:  # all of it came in the body, which parse_json_body checked
-        resources = CheckedArray(resources, limits)
-    evaluation = await run_evaluation(rt, resources, limits, inline=inline)
-    body = respond(evaluation, hook, rt.config)
+    evaluation, skipped = await evaluate_tolerant(
+        rt, resources, hook, first_draft=len(gathered.resources), inline=inline, checked=not fetched
+    )
+    if skipped:
+        where = [s.location for s in skipped][:10]
+        log.warning(
+            "%d resource(s) left out of the evaluation",
+            len(skipped),
+            extra={
+                "event": "resources_skipped",
+                "hook_instance": hook.hook_instance,
+                "where": where,
+            },
+        )
+    body = respond(evaluation, hook, rt.config, skipped)
     issued_to = _client_key(request.scope)
     records = rt.store.unrecorded(card_records(evaluation, body["cards"], service.id), issued_to)
     if records:
@@ -182,6 +201,52 @@ async def _call_service(request: Request) -> Response:
 #: (63 ms measured; 256 KiB of them took 727 ms); larger calls go to a thread so the loop
 #: keeps answering meanwhile.
 INLINE_MAX_BYTES = 64 * 1024
+
+
+#: How many times a call is re-evaluated without resources the rules do not read.
+MAX_SCREEN_ROUNDS = 3
+
+
+async def evaluate_tolerant(
+    rt: Runtime,
+    resources: list[dict[str, Any]],
+    hook: HookRequest,
+    *,
+    first_draft: int,
+    inline: bool,
+    checked: bool,
+) -> tuple[Evaluation, list[screen.Skipped]]:
+    """Evaluate, leaving out defective resources the rules do not read and draft orders
+    that cannot be parsed (see :mod:`.screen`); 400 naming the client's locations for a
+    defect in anything the rules read."""
+    from ..kb.loader import load_knowledge
+
+    limits = body_limits(rt.config)
+    locations = screen.client_locations(resources, hook.prefetch, hook.draft_orders)
+    indices = list(range(len(resources)))
+    skipped: list[screen.Skipped] = []
+    for _ in range(MAX_SCREEN_ROUNDS):
+        batch = [resources[i] for i in indices]
+        data: list[dict[str, Any]] = CheckedArray(batch, limits) if checked else batch
+        try:
+            return await run_evaluation(rt, data, limits, inline=inline), skipped
+        except InputRefused as exc:
+            drop, outcome = screen.triage(
+                exc.outcome,
+                batch,
+                [locations[i] for i in indices],
+                frozenset(n for n, i in enumerate(indices) if i >= first_draft),
+                load_knowledge().valuesets,
+            )
+            if outcome is not None or not drop:
+                raise ServiceError(400, outcome or exc.outcome) from None
+            skipped.extend(drop[n] for n in sorted(drop))
+            indices = [i for n, i in enumerate(indices) if n not in drop]
+    raise ServiceError(400, screen.warnings_outcome(skipped))
+
+
+class InputRefused(ServiceError):
+    """The evaluation refused the input (400): an OperationOutcome of its defects."""
 
 
 async def run_evaluation(
@@ -209,27 +274,52 @@ def _evaluate(resources: list[dict[str, Any]], config: ServiceConfig, limits: Li
     except InputLimitError as exc:
         raise ServiceError(413, exc.outcome) from None
     except InvalidInputError as exc:
-        raise ServiceError(400, exc.outcome) from None
+        raise InputRefused(400, exc.outcome) from None
     except (EngineError, InternalError, KnowledgeError):
         log.exception("evaluation failed", extra={"event": "evaluation_failed"})
         raise ServiceError.simple(500, "the evaluation failed; no cards were produced") from None
 
 
-def respond(evaluation: Evaluation, hook: HookRequest, config: ServiceConfig) -> dict[str, Any]:
-    """The CDS Hooks response: the evaluation's cards, PAMA cards and system actions."""
+def respond(
+    evaluation: Evaluation,
+    hook: HookRequest,
+    config: ServiceConfig,
+    skipped: list[screen.Skipped] | None = None,
+) -> dict[str, Any]:
+    """The CDS Hooks response: the evaluation's cards, PAMA cards and system actions;
+    resources left out are listed as an OperationOutcome of warnings in
+    ``extension["cds-backpain.warnings"]``."""
+    from ..kb.loader import load_knowledge
+
     cards = [dict(c) for c in evaluation.cards]
     actions: list[dict[str, Any]] = []
     if hook.service.hook in ("order-select", "order-sign"):
+        kb = load_knowledge()
+        drafts, selections = hook.draft_orders, hook.selections
+        if hook.service.hook == "order-select":
+            cards = pama.about_selection(cards, evaluation, selections)
+        cards = pama.drop_ordered_suggestions(cards, evaluation, drafts, kb)
         cards = pama.not_appropriate_cards(
-            evaluation, cards, hook.draft_orders, hook.selections, _card_builder(evaluation)
+            evaluation, cards, drafts, selections, _card_builder(evaluation), kb
         )
-        actions = pama.system_actions(evaluation, hook.draft_orders, hook.selections, config)
+        label = cards[0]["source"]["label"] if cards else SOURCE_LABEL
+        cards = pama.indication_cards(evaluation, cards, drafts, selections, kb, label)
+        actions = pama.system_actions(evaluation, drafts, selections, config, kb)
     body: dict[str, Any] = {"cards": ensure_uuids(cards)}
     if actions:
         body["systemActions"] = actions
         if config.pama_extension_mirror:
             body["extension"] = {"systemActions": actions}
+    if skipped:
+        body.setdefault("extension", {})[WARNINGS_EXTENSION] = screen.warnings_outcome(skipped)
     return body
+
+
+#: ``source.label`` of a card the service adds (the emitter's default label).
+SOURCE_LABEL = "cds-backpain: low back pain rules"
+
+#: Response extension member listing what the service left out of the evaluation.
+WARNINGS_EXTENSION = "cds-backpain.warnings"
 
 
 def _card_builder(evaluation: Evaluation) -> Any:
@@ -271,8 +361,7 @@ def card_records(
     by_id = {c.id: c for c in evaluation.conclusions}
     out = []
     for card in cards:
-        code = ((card.get("source") or {}).get("topic") or {}).get("code")
-        conclusion = by_id.get(code) if isinstance(code, str) else None
+        conclusion = pama.conclusion_of(card, by_id)
         out.append(
             CardRecord(
                 uuid=card["uuid"],
@@ -375,6 +464,26 @@ class JwtAuthMiddleware:
         await self.app(scope, receive, send)
 
 
+class TrailingSlashMiddleware:
+    """Serves ``/cds-services/`` as ``/cds-services`` (and so on) directly.
+
+    A 307 to the other form makes a browser re-send the JWT, whose ``aud`` names the
+    first URL, to the second one: a 401. It runs after authentication, which checks
+    ``aud`` against the URL the client used.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+            if "raw_path" in scope:
+                scope["raw_path"] = scope["raw_path"].rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
+
+
 # -- assembly ------------------------------------------------------------------------
 
 
@@ -411,6 +520,10 @@ def create_app(config: ServiceConfig) -> Starlette:
     """The service as an ASGI app; raises ConfigError for an unusable configuration."""
     configure_logging(config.log_level)
     trust = load_trust(config)
+    if config.canonical_base:
+        from ..emit._shared import CANONICAL_ENV
+
+        os.environ[CANONICAL_ENV] = config.canonical_base
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -476,6 +589,7 @@ def create_app(config: ServiceConfig) -> Starlette:
         Middleware(
             BodySizeLimitMiddleware, max_bytes=config.max_body_bytes, timeout=config.body_timeout
         ),
+        Middleware(TrailingSlashMiddleware),
     ]
     app = Starlette(
         routes=[*routes(config), Route("/metrics", metrics.endpoint, methods=["GET"])],
@@ -519,6 +633,13 @@ WARM_UP_INPUT = [
         "status": "active",
         "subject": _SUBJECT,
         "medicationCodeableConcept": {"text": "warm-up"},
+    },
+    {
+        "resourceType": "Procedure",
+        "id": "w6",
+        "status": "completed",
+        "subject": _SUBJECT,
+        "code": {"text": "warm-up"},
     },
     {
         "resourceType": "ServiceRequest",

@@ -86,7 +86,15 @@ def _checked(config: ServiceConfig) -> ServiceConfig:
     "--cors-origin",
     "cors_origins",
     multiple=True,
-    help="Allowed browser origin (repeatable; '*' for any).",
+    help=(
+        "Allowed browser origin (repeatable, or a comma-separated list: "
+        "'http://localhost:8080,http://127.0.0.1:8080'; '*' for any)."
+    ),
+)
+@click.option(
+    "--canonical-base",
+    default=None,
+    help="Canonical base of the URLs in the output (e.g. https://cds.example.org/fhir).",
 )
 @click.option("--max-body-bytes", type=int, default=None, help="Largest request body (413 above).")
 @click.option(
@@ -231,11 +239,13 @@ def feedback_report(config_file: str | None, database_url: str | None, as_json: 
         return "-" if v is None else f"{100 * v:.0f}%"
 
     width = max(len("rule"), *(len(r.rule) for r in rows))
-    click.echo(f"{'rule':<{width}}  issued  feedback  accepted  overridden  accept%  override%")
+    click.echo(
+        f"{'rule':<{width}}  issued  feedback  accepted  overridden  changed  accept%  override%"
+    )
     for r in rows:
         click.echo(
             f"{r.rule:<{width}}  {r.issued:>6}  {r.feedback:>8}  {r.accepted:>8}"
-            f"  {r.overridden:>10}"
+            f"  {r.overridden:>10}  {r.changed:>7}"
             f"  {pct(r.acceptance_rate):>7}  {pct(r.override_rate):>9}"
         )
         for reason, n in r.reasons.most_common(3):

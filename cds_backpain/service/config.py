@@ -52,7 +52,9 @@ class ServiceConfig(BaseModel):
     max_token_lifetime: int = Field(3600, ge=1, le=86400)
     #: How long a JWKS fetched from ``jwks_url`` is reused (seconds).
     jwks_cache_seconds: int = Field(300, ge=0)
-    #: Browser origins allowed by CORS (``*`` for any; empty: no CORS headers).
+    #: Browser origins allowed by CORS (``*`` for any; empty: no CORS headers). A list;
+    #: each item may itself be a comma-separated list (``http://localhost:8080,
+    #: http://127.0.0.1:8080``): ``localhost`` and ``127.0.0.1`` are different origins.
     cors_origins: tuple[str, ...] = ()
     #: Largest accepted request body (bytes); larger ones get 413.
     max_body_bytes: int = Field(5_000_000, ge=1024)
@@ -88,6 +90,10 @@ class ServiceConfig(BaseModel):
     pama_auc_applied: str | None = None
     #: Serve the demo page at ``/`` and ``/demo`` (default: on with insecure_dev only).
     demo: bool | None = None
+    #: Canonical base of the URLs in cards and FHIR output (CodeSystems, extensions),
+    #: e.g. ``https://cds.example.org/fhir`` so that they resolve to this service's
+    #: ``/fhir/...`` endpoints. Default: the knowledge base's own base.
+    canonical_base: str | None = None
     #: Fixed evaluation instant (demos and tests); default: the time of each call.
     now: str | None = None
     log_level: str = "info"
@@ -106,13 +112,24 @@ class ServiceConfig(BaseModel):
             )
         return v
 
-    @field_validator("public_url")
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _cors_origins(cls, v: Any) -> Any:
+        from .cors import split_origins
+
+        if isinstance(v, str):
+            v = [v]
+        if isinstance(v, list | tuple) and all(isinstance(o, str) for o in v):
+            return split_origins(v)
+        return v
+
+    @field_validator("public_url", "canonical_base")
     @classmethod
     def _public_url(cls, v: str | None) -> str | None:
         if v is None:
             return v
         if not v.startswith(("https://", "http://")):
-            raise ValueError("public_url must be an absolute http(s) URL")
+            raise ValueError("must be an absolute http(s) URL")
         return v.rstrip("/")
 
     @property

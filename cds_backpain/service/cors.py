@@ -11,7 +11,8 @@ mode (in insecure-dev mode there is no JWT to stop a cross-site POST).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import logging
+from collections.abc import Collection, Iterable
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
@@ -19,6 +20,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import outcome_response
+
+log = logging.getLogger("cds_backpain.service")
 
 ALLOW_METHODS = ("GET", "POST", "OPTIONS")
 ALLOW_HEADERS = ("Authorization", "Content-Type")
@@ -39,7 +42,31 @@ class CdsCorsMiddleware(CORSMiddleware):
         response = super().preflight_response(request_headers)
         if response.status_code == 200:
             return Response(status_code=204, headers=_cors_headers(response))
-        return outcome_response(403, "CORS preflight refused", headers=_cors_headers(response))
+        origin = request_headers.get("origin", "")
+        allowed = "any" if self.allow_all_origins else ", ".join(self.allow_origins)
+        why = (
+            f"origin {origin} is not allowed (allowed: {allowed})"
+            if not self.is_allowed_origin(origin)
+            else "method or headers not allowed"
+        )
+        log.warning(
+            "CORS preflight refused: %s", why, extra={"event": "cors_refused", "origin": origin}
+        )
+        return outcome_response(
+            403, f"CORS preflight refused: {why}", headers=_cors_headers(response)
+        )
+
+
+def split_origins(values: Iterable[str]) -> tuple[str, ...]:
+    """Origins from repeated options and comma- or space-separated lists, without a
+    trailing slash (browsers send ``http://localhost:8080``, never with a path)."""
+    out: list[str] = []
+    for value in values:
+        for part in value.replace(",", " ").split():
+            origin = part.rstrip("/")
+            if origin and origin not in out:
+                out.append(origin)
+    return tuple(out)
 
 
 def _cors_headers(response: Response) -> dict[str, str]:

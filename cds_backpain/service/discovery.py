@@ -28,7 +28,8 @@ class ServiceDefinition:
             "prefetch": dict(PREFETCH_TEMPLATES),
             "usageRequirements": (
                 "Decision support for clinicians, not a diagnosis. Needs the Patient and the "
-                "patient's Conditions, Observations and medications (prefetch or FHIR server)."
+                "patient's Conditions, Observations, medications and Procedures (prefetch or FHIR "
+                "server)."
             ),
             "version": SPEC_VERSION,
             "hookVersion": self.hook_version,

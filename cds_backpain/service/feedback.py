@@ -300,7 +300,13 @@ class FeedbackStore:
         return stored, duplicates
 
     def report(self) -> list[RuleReport]:
-        """Acceptance and override rates per rule, most issued first."""
+        """Acceptance and override rates per rule, most issued first.
+
+        Each card counts once per rule, by its latest outcome (a card accepted, then
+        overridden, is overridden), so the rates of a rule never add up beyond 100 %;
+        cards that had both outcomes are counted in ``changed``. Override reasons are
+        shown by their display (the client's, else our CodeSystem's).
+        """
         with self.engine.connect() as conn:
             cards = {
                 r.card_uuid: r
@@ -313,27 +319,49 @@ class FeedbackStore:
                     feedback_table.c.override_code,
                     feedback_table.c.override_display,
                     feedback_table.c.override_system,
+                    feedback_table.c.outcome_timestamp,
                 )
             ).all()
         reports: dict[str, RuleReport] = {}
         for card in cards.values():
             rule = card.rule or "(no rule)"
             reports.setdefault(rule, RuleReport(rule)).issued += 1
-        outcomes: dict[tuple[str, str], set[str]] = defaultdict(set)
+        latest: dict[tuple[str, str], tuple[str, str]] = {}
+        seen: dict[tuple[str, str], set[str]] = defaultdict(set)
         for row in fb:
             card = cards.get(row.card_uuid)
             rule = (card.rule or "(no rule)") if card else UNKNOWN_RULE
             rep = reports.setdefault(rule, RuleReport(rule))
             rep.feedback += 1
-            outcomes[(rule, row.outcome)].add(row.card_uuid)
+            key = (rule, row.card_uuid)
+            seen[key].add(row.outcome)
+            if key not in latest or row.outcome_timestamp >= latest[key][0]:
+                latest[key] = (row.outcome_timestamp, row.outcome)
             if row.outcome == "overridden" and (row.override_code or row.override_display):
-                rep.reasons[
-                    row.override_display or f"{row.override_system}|{row.override_code}"
-                ] += 1
-        for rep in reports.values():
-            rep.accepted = len(outcomes[(rep.rule, "accepted")])
-            rep.overridden = len(outcomes[(rep.rule, "overridden")])
+                rep.reasons[reason_display(row)] += 1
+        for (rule, _card), (_, outcome) in latest.items():
+            rep = reports[rule]
+            if outcome == "accepted":
+                rep.accepted += 1
+            elif outcome == "overridden":
+                rep.overridden += 1
+        for (rule, _card), outcomes in seen.items():
+            if {"accepted", "overridden"} <= outcomes:
+                reports[rule].changed += 1
         return sorted(reports.values(), key=lambda r: (-r.issued, r.rule))
+
+
+def reason_display(row: Any) -> str:
+    """An override reason as a clinician reads it: the display the client sent, else
+    our CodeSystem's display of its code, else the code."""
+    if row.override_display:
+        return str(row.override_display)
+    from ..emit._shared import unbase
+    from ..kb.loader import load_knowledge
+
+    system = unbase(str(row.override_system or ""))
+    known = load_knowledge().displays.get(system, {})
+    return known.get(str(row.override_code), str(row.override_code))
 
 
 def _insert_once(conn: Any, table: Table, row: dict[str, Any]) -> None:
@@ -350,9 +378,11 @@ class RuleReport:
     rule: str
     issued: int = 0
     feedback: int = 0
-    #: Distinct cards with at least one accepted / overridden outcome.
+    #: Cards whose latest outcome is accepted / overridden (each card counts once).
     accepted: int = 0
     overridden: int = 0
+    #: Cards that were both accepted and overridden (counted above by the latest).
+    changed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -370,6 +400,7 @@ class RuleReport:
             "feedback": self.feedback,
             "accepted": self.accepted,
             "overridden": self.overridden,
+            "changed": self.changed,
             "acceptance_rate": self.acceptance_rate,
             "override_rate": self.override_rate,
             "override_reasons": dict(self.reasons.most_common()),

@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..emit._shared import BASE, fhir_instant, package_version, stable_uuid
+from ..emit._shared import BASE, fhir_instant, package_version, rebase, stable_uuid
+from ..emit.conformance import conformance_resources
 from ..kb.loader import load_knowledge
 from ..publish.fhir_package import FHIR_VERSION, TOP_ID, canonical, pathway_id, resources_of
 from .errors import JSONBody, ServiceError
@@ -56,7 +57,11 @@ class FhirBody(JSONBody):
 
 
 def _artifacts(kb: Knowledge) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(r["resourceType"], r["id"]): r for r in resources_of(kb)}
+    """The exported artifacts plus every conformance resource the output names (the
+    extensions' StructureDefinitions), under the configured canonical base."""
+    out = dict(conformance_resources(kb))
+    out.update({(r["resourceType"], r["id"]): rebase(r) for r in resources_of(kb)})
+    return out
 
 
 def _types(kb: Knowledge) -> list[str]:

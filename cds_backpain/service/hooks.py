@@ -129,7 +129,11 @@ def parse_hook_request(
 
 
 def fhir_access(body: dict[str, Any], config: ServiceConfig) -> FhirAccess:
-    """Where missing data may be fetched; 400 for an ``http`` server in production (37)."""
+    """Where missing data may be fetched (37).
+
+    An ``http`` server in production is not refused here: only a call that needs data
+    from it fails (412, saying so), since a prefetch may hold everything.
+    """
     server = body.get("fhirServer")
     if server is None:
         return FhirAccess(server=None)
@@ -141,11 +145,14 @@ def fhir_access(body: dict[str, Any], config: ServiceConfig) -> FhirAccess:
     if normalised is None:
         raise invalid([("fhirServer", "fhirServer is not a valid absolute URL")])
     server = normalised
-    if urlsplit(server).scheme != "https" and not config.http_fhir_allowed:
-        raise invalid([("fhirServer", "fhirServer must use https")])
     auth = body.get("fhirAuthorization") or {}
     refusal = None
-    if config.fhir_server_allowlist:
+    if urlsplit(server).scheme != "https" and not config.http_fhir_allowed:
+        refusal = (
+            "fhirServer uses http, and this service fetches only from https FHIR servers "
+            "(send the data as prefetch, or use https)"
+        )
+    elif config.fhir_server_allowlist:
         refusal = allowlist_refusal(
             server, config.fhir_server_allowlist, "this service's allowlist"
         )

@@ -43,6 +43,8 @@ FIELDS = (
     "error",
     "stored",
     "duplicates",
+    "where",
+    "origin",
     "client",
     "db_error",
 )

@@ -5,8 +5,15 @@ system action carrying the whole draft plus the rating extensions (no other chan
 the order), at the top-level ``systemActions`` (CDS Hooks 2.0) and, when configured,
 mirrored under ``extension.systemActions`` (Argonaut-era clients and the sandbox).
 A ``not-appropriate`` rating also gets a card, the evaluation's own card for the rating
-conclusion, with a suggestion to remove the draft order. No clinical text is written
-here: the card's words come from the conclusion.
+conclusion, with a suggestion to remove the draft order.
+
+The order hooks answer the orders: order-select shows the cards about the selected
+orders and the red flags, not every patient-view card; a suggestion to order what an
+open draft rated appropriate already orders (same modality) is left out; an order that
+could only be rated "no criteria apply" because it has no indication is not rated and
+gets a card asking for the indication (PAMA). Every word added here comes from
+``knowledge/templates.yaml`` (``wording``); orders are named by their code's text,
+never by a FHIR id.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..kb.knowledge import Knowledge
 from ..results import Conclusion, Evaluation
 from .config import ServiceConfig
 
@@ -37,25 +45,61 @@ def ref(resource: Mapping[str, Any]) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id')}"
 
 
+def order_name(resource: Mapping[str, Any], knowledge: Knowledge) -> str:
+    """What a clinician calls the order: its code's text, else a coding's display."""
+    code = resource.get("code") if isinstance(resource.get("code"), dict) else {}
+    names = [code.get("text")] + [
+        c.get("display") for c in code.get("coding") or () if isinstance(c, dict)
+    ]
+    return next(
+        (n.strip() for n in names if isinstance(n, str) and n.strip()),
+        knowledge.wording.unnamed_order,
+    )
+
+
+def has_indication(resource: Mapping[str, Any]) -> bool:
+    """True if the order records why it is placed (``reasonCode`` / ``reasonReference``)."""
+    return bool(resource.get("reasonCode") or resource.get("reasonReference"))
+
+
+def in_scope(
+    drafts: Iterable[Mapping[str, Any]], selections: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Draft ServiceRequests in scope: the selected ones (order-select) or all (order-sign)."""
+    return [
+        dict(r)
+        for r in drafts
+        if r.get("resourceType") == "ServiceRequest"
+        and r.get("id")
+        and (not selections or ref(r) in selections)
+    ]
+
+
+def unratable(evaluation: Evaluation, drafts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Orders that could only be rated "no criteria apply" and record no indication:
+    they are not rated; the orderer is asked for the indication instead."""
+    return [
+        r
+        for r in drafts
+        if evaluation.ratings.get(ref(r)) == "no-criteria-apply" and not has_indication(r)
+    ]
+
+
 def rated_drafts(
     evaluation: Evaluation, drafts: Iterable[Mapping[str, Any]], selections: Sequence[str]
 ) -> list[tuple[dict[str, Any], str]]:
-    """(draft ServiceRequest, rating) for the orders in scope: the selected ones
-    (order-select) or every draft (order-sign)."""
-    out = []
-    for resource in drafts:
-        if resource.get("resourceType") != "ServiceRequest" or not resource.get("id"):
-            continue
-        if selections and ref(resource) not in selections:
-            continue
-        rating = evaluation.ratings.get(ref(resource))
-        if rating:
-            out.append((dict(resource), rating))
-    return out
+    """(draft ServiceRequest, rating) for the rated orders in scope."""
+    scope = in_scope(drafts, selections)
+    skip = {ref(r) for r in unratable(evaluation, scope)}
+    return [
+        (r, evaluation.ratings[ref(r)])
+        for r in scope
+        if evaluation.ratings.get(ref(r)) and ref(r) not in skip
+    ]
 
 
 def rating_action(
-    resource: Mapping[str, Any], rating: str, config: ServiceConfig
+    resource: Mapping[str, Any], rating: str, config: ServiceConfig, knowledge: Knowledge
 ) -> dict[str, Any]:
     """An ``update`` of the draft with the rating extensions (replacing earlier ones)."""
     updated = copy.deepcopy(dict(resource))
@@ -75,11 +119,10 @@ def rating_action(
     if config.pama_auc_applied:
         pama.append({"url": AUC_APPLIED_URL, "valueUri": config.pama_auc_applied})
     updated["extension"] = kept + pama
-    return {
-        "type": "update",
-        "description": f"Record the appropriateness rating '{rating}' on {ref(resource)}",
-        "resource": updated,
-    }
+    description = knowledge.wording.rating_description.format(
+        rating=RATING_DISPLAY[rating], order=order_name(resource, knowledge)
+    )
+    return {"type": "update", "description": description, "resource": updated}
 
 
 def system_actions(
@@ -87,9 +130,10 @@ def system_actions(
     drafts: Iterable[Mapping[str, Any]],
     selections: Sequence[str],
     config: ServiceConfig,
+    knowledge: Knowledge,
 ) -> list[dict[str, Any]]:
     return [
-        rating_action(r, rating, config)
+        rating_action(r, rating, config, knowledge)
         for r, rating in rated_drafts(evaluation, drafts, selections)
     ]
 
@@ -101,22 +145,39 @@ def _conclusion_for(evaluation: Evaluation, order: str) -> Conclusion | None:
     return None
 
 
+def topic_code(card: Mapping[str, Any]) -> str | None:
+    """The conclusion id a card is about (its ``source.topic`` code), if any."""
+    code = ((card.get("source") or {}).get("topic") or {}).get("code")
+    return code if isinstance(code, str) else None
+
+
+def conclusion_of(card: Mapping[str, Any], by_id: Mapping[str, Conclusion]) -> Conclusion | None:
+    code = topic_code(card)
+    return by_id.get(code) if code is not None else None
+
+
 def _card_for(cards: Sequence[dict[str, Any]], conclusion: Conclusion) -> dict[str, Any] | None:
-    for card in cards:
-        if (card.get("source") or {}).get("topic", {}).get("code") == conclusion.id:
-            return card
-    return None
+    return next((card for card in cards if topic_code(card) == conclusion.id), None)
 
 
-def remove_order_suggestion(card_uuid: str, resource: Mapping[str, Any]) -> dict[str, Any]:
-    """A suggestion deleting the draft order (``resourceId``, no resource: cds-resp-2)."""
+def remove_order_suggestion(
+    card_uuid: str, resource: Mapping[str, Any], knowledge: Knowledge
+) -> dict[str, Any]:
+    """A suggestion deleting the draft order (``resourceId``, no resource: cds-resp-2),
+    labelled with the order's name."""
     order = ref(resource)
+    name = order_name(resource, knowledge)
+    words = knowledge.wording
     return {
-        "label": f"Remove the draft order {order}",
+        "label": words.remove_order_label.format(order=name)[:80],
         "uuid": str(uuid.uuid5(_NAMESPACE, f"remove|{card_uuid}|{order}")),
         "isRecommended": False,
         "actions": [
-            {"type": "delete", "description": f"Delete draft order {order}", "resourceId": order}
+            {
+                "type": "delete",
+                "description": words.remove_order_description.format(order=name),
+                "resourceId": order,
+            }
         ],
     }
 
@@ -127,6 +188,7 @@ def not_appropriate_cards(
     drafts: Iterable[Mapping[str, Any]],
     selections: Sequence[str],
     build_card: Any,
+    knowledge: Knowledge,
 ) -> list[dict[str, Any]]:
     """Give each not-appropriate order a card with a "remove the order" suggestion.
 
@@ -145,9 +207,111 @@ def not_appropriate_cards(
         if card is None:
             card = build_card(conclusion)
             out.append(card)
-        suggestion = remove_order_suggestion(card["uuid"], resource)
+        suggestion = remove_order_suggestion(card["uuid"], resource, knowledge)
         existing = card.setdefault("suggestions", [])
         if all(s.get("uuid") != suggestion["uuid"] for s in existing):
             existing.append(suggestion)
         card.setdefault("selectionBehavior", "at-most-one")
+    return out
+
+
+def _modalities(resource: Mapping[str, Any], knowledge: Knowledge) -> set[str]:
+    code = resource.get("code") if isinstance(resource.get("code"), dict) else {}
+    return {
+        m.modality
+        for c in code.get("coding") or ()
+        if isinstance(c, dict)
+        for m in knowledge.valuesets.lookup(c.get("system"), c.get("code"))
+        if m.modality
+    }
+
+
+def drop_ordered_suggestions(
+    cards: list[dict[str, Any]],
+    evaluation: Evaluation,
+    drafts: Iterable[Mapping[str, Any]],
+    knowledge: Knowledge,
+) -> list[dict[str, Any]]:
+    """Suggestions to order a modality an open draft rated appropriate already orders
+    are left out (the draft is the order); a card left without suggestions loses
+    ``selectionBehavior`` too."""
+    ordered = set()
+    for r in in_scope(drafts, ()):
+        if evaluation.ratings.get(ref(r)) == "appropriate":
+            ordered |= _modalities(r, knowledge)
+    if not ordered:
+        return cards
+    out = []
+    for card in cards:
+        kept = [
+            s
+            for s in card.get("suggestions") or ()
+            if not any(
+                _modalities(a.get("resource") or {}, knowledge) & ordered
+                for a in s.get("actions") or ()
+                if a.get("type") == "create"
+            )
+        ]
+        card = dict(card)
+        if kept:
+            card["suggestions"] = kept
+        else:
+            card.pop("suggestions", None)
+            card.pop("selectionBehavior", None)
+        out.append(card)
+    return out
+
+
+def about_selection(
+    cards: list[dict[str, Any]], evaluation: Evaluation, selections: Sequence[str]
+) -> list[dict[str, Any]]:
+    """order-select: the cards about the selected orders, and the red flags."""
+    by_id = {c.id: c for c in evaluation.conclusions}
+    chosen = set(selections)
+    out = []
+    for card in cards:
+        conclusion = conclusion_of(card, by_id)
+        if conclusion is None or conclusion.red_flag or chosen & set(conclusion.orders):
+            out.append(card)
+    return out
+
+
+def indication_cards(
+    evaluation: Evaluation,
+    cards: list[dict[str, Any]],
+    drafts: Iterable[Mapping[str, Any]],
+    selections: Sequence[str],
+    knowledge: Knowledge,
+    source_label: str,
+) -> list[dict[str, Any]]:
+    """Replace the "no criteria apply" card of each order without indication by a card
+    asking for the indication."""
+    missing = unratable(evaluation, in_scope(drafts, selections))
+    if not missing:
+        return cards
+    refs = {ref(r) for r in missing}
+    by_id = {c.id: c for c in evaluation.conclusions}
+    out = []
+    for card in cards:
+        conclusion = conclusion_of(card, by_id)
+        if (
+            conclusion is not None
+            and conclusion.rating == "no-criteria-apply"
+            and conclusion.orders
+            and set(conclusion.orders) <= refs
+        ):
+            continue
+        out.append(card)
+    words = knowledge.wording.indication_card
+    for r in missing:
+        name = order_name(r, knowledge)
+        out.append(
+            {
+                "uuid": str(uuid.uuid5(_NAMESPACE, f"indication|{evaluation.patient}|{ref(r)}")),
+                "summary": words.summary.format(order=name)[:139],
+                "indicator": words.indicator,
+                "detail": words.detail,
+                "source": {"label": source_label},
+            }
+        )
     return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ PREFETCH_TEMPLATES: dict[str, str] = {
     "observations": "Observation?patient={{context.patientId}}",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
+    "procedures": "Procedure?patient={{context.patientId}}",
+    "medicationDispenses": "MedicationDispense?patient={{context.patientId}}",
 }
 #: Keys whose template is an instance read (the value is one resource, not a Bundle).
 READ_KEYS = frozenset({"patient"})
@@ -234,6 +237,9 @@ class FhirFetcher:
         except httpx.TimeoutException:
             raise _Unavailable("the FHIR server did not answer in time") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            cert = certificate_problem(exc)
+            if cert:
+                raise _Unavailable(cert) from None
             raise _Unavailable(
                 f"the FHIR server could not be reached ({type(exc).__name__})"
             ) from None
@@ -315,6 +321,20 @@ class FhirFetcher:
                 raise _Unavailable("a next link points outside fhirServer; not followed")
             bundle = None
         return out
+
+
+def certificate_problem(exc: BaseException) -> str | None:
+    """What is wrong with the FHIR server's TLS certificate, if that is why ``exc`` happened."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            why = seen.verify_message or "verification failed"
+            return (
+                f"the FHIR server's TLS certificate is not trusted ({why}); add its CA to "
+                "the bundle named by SSL_CERT_FILE for the service"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def next_link(bundle: Mapping[str, Any]) -> str | None:

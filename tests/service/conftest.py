@@ -1,11 +1,11 @@
 """Fixtures: the real service in a subprocess on loopback, a tiny FHIR server, JWT keys.
 
 Three service processes per session: ``service`` (JWT required, trust file with keys made
-here, CORS allowlist, small body limit and no relevant-resource limit below it, 1 s FHIR
-timeout), ``dev_service`` (``--insecure-dev``: no JWT, demo page) and ``hardened`` (JWT,
-tight fault limits: 2 s body timeout, 100 kB FHIR answers, 4 connections per FHIR server,
-JWKS never cached). All evaluate at the examples' fixed instant. Helpers live in
-``service_support.py``.
+here, CORS allowlist, small body limit and no relevant-resource limit below it, 2 s FHIR
+timeout: the slow base answers after 3 s), ``dev_service`` (``--insecure-dev``: no JWT,
+demo page) and ``hardened`` (JWT, tight fault limits: 2 s body timeout, 100 kB FHIR
+answers, 4 connections per FHIR server, JWKS never cached). All evaluate at the examples'
+fixed instant. Helpers live in ``service_support.py``.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def service(
         ["--trust", str(trust_file), "--allow-http-fhir", "--cors-origin", CORS_ORIGIN],
         # Calls up to the body limit are evaluated (test_responsiveness); the default
         # max_relevant_resources is tested on dev_service (test_evaluation_limit).
-        {"fhir_timeout": 1.0, "max_body_bytes": MAX_BODY, "max_relevant_resources": 5_000},
+        {"fhir_timeout": 2.0, "max_body_bytes": MAX_BODY, "max_relevant_resources": 5_000},
     )
     svc = Service(url, log, database, keys)
     yield svc
@@ -142,7 +142,7 @@ def dev_service(
     proc, url, log, database = start_service(
         tmp,
         ["--insecure-dev"],
-        {"fhir_timeout": 1.0, "fhir_server_allowlist": [fhir_server.url]},
+        {"fhir_timeout": 2.0, "fhir_server_allowlist": [fhir_server.url]},
     )
     svc = Service(url, log, database)
     yield svc

@@ -3,22 +3,18 @@
 
 from __future__ import annotations
 
+import copy
 import ssl
-from datetime import UTC, datetime, timedelta
-from ipaddress import ip_address
 
 import httpx
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from service_support import (
     ISS_A,
     example_resources,
     hook_request,
     make_token,
+    self_signed_cert,
     start_service,
     stop,
 )
@@ -88,48 +84,25 @@ def test_replay_is_caught_across_workers(proxied, keys):
     assert codes == [200, 401, 401, 401, 401, 401]
 
 
-def test_production_rejects_http_fhir_servers(proxied, keys):
+def test_production_refuses_an_http_fhir_server_only_when_it_would_fetch(proxied, keys):
     path = "/cds-services/lbp-patient-view"
-    body = hook_request(
-        "patient-view", example_resources("01-"), fhirServer="http://fhir.example.test/r4"
-    )
+    resources = example_resources("01-")
+    full = hook_request("patient-view", resources, fhirServer="http://fhir.example.test/r4")
     token = make_token(keys.ec, PUBLIC + path)
-    r = httpx.post(proxied + path, json=body, headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 400
-    assert "https" in r.json()["issue"][0]["diagnostics"]
-
-
-def _self_signed(tmp) -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_path), str(key_path)
+    r = httpx.post(proxied + path, json=full, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text  # the prefetch holds everything: nothing to fetch
+    partial = copy.deepcopy(full)
+    del partial["prefetch"]["conditions"]
+    token = make_token(keys.ec, PUBLIC + path)
+    r = httpx.post(proxied + path, json=partial, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 412
+    (item,) = r.json()["issue"]
+    assert item["expression"] == ["prefetch.conditions"]
+    assert "only from https" in item["diagnostics"]
 
 
 def test_serves_https_directly(tmp_path, keys, trust_file):
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     ctx = ssl.create_default_context(cafile=cert)
     proc, url, _log, _db = start_service(
         tmp_path,

@@ -88,7 +88,8 @@ def test_feedback_breaking_an_invariant_is_400(service, invariant):
 
 def test_accepted_and_overridden_feedback_is_stored_once(service, red_flag_cards):
     with_suggestion = next(c for c in red_flag_cards if c.get("suggestions"))
-    with_reasons = next(c for c in red_flag_cards if c.get("overrideReasons"))
+    other = service.call(PV, hook_request("patient-view", example_resources("24-"))).json()
+    with_reasons = next(c for c in other["cards"] if c.get("overrideReasons"))
     accepted = {
         "card": with_suggestion["uuid"],
         "outcome": "accepted",
@@ -129,6 +130,35 @@ def test_accepted_and_overridden_feedback_is_stored_once(service, red_flag_cards
     ]
     assert "(card not issued by this service)" in overridden_rules
     assert any(v["override_reasons"] for k, v in after.items() if k in overridden_rules)
+
+
+def test_a_card_counts_once_by_its_latest_outcome_and_reasons_read_as_words(service):
+    """Accepted, then overridden (the sandbox sends the reason's code and system only):
+    the card counts as overridden, never as 100 % accepted and 100 % overridden."""
+    cards = service.call(PV, hook_request("patient-view", example_resources("28-"))).json()
+    card = next(c for c in cards["cards"] if c.get("overrideReasons") and c.get("suggestions"))
+    reason = card["overrideReasons"][0]
+    items = [
+        {
+            "card": card["uuid"],
+            "outcome": "accepted",
+            "outcomeTimestamp": "2026-06-01T12:00:00Z",
+            "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+        },
+        {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "outcomeTimestamp": "2026-06-01T12:05:00Z",
+            "overrideReason": {"reason": {"code": reason["code"], "system": reason["system"]}},
+        },
+    ]
+    assert service.post(FB, {"feedback": items}).status_code == 200
+    rows = report(service)
+    row = next(v for v in rows.values() if v["changed"])
+    assert row["acceptance_rate"] + row["override_rate"] <= 1
+    assert row["overridden"] >= 1
+    assert reason["display"] in row["override_reasons"]
+    assert not any("|" in k for v in rows.values() for k in v["override_reasons"])
 
 
 def test_text_report(service, red_flag_cards):

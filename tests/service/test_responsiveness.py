@@ -38,6 +38,8 @@ def large_request(limit: int) -> dict:
             "observations": None,  # the EHR has none
             "medicationRequests": None,
             "medicationStatements": None,
+            "procedures": None,
+            "medicationDispenses": None,
         },
     }
     assert set(body["prefetch"]) == set(PREFETCH_TEMPLATES)
