@@ -141,6 +141,7 @@ def test_a_lock_held_by_leftovers_of_a_dead_run_is_named(
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     report = run_batch([population], out, now=NOW, workers=0, progress=False)
     assert report.evaluated == 60  # the lock is free once the leftover is gone
 

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._shared import BASE, rebase
+from ._shared import rebase
 
 if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge
@@ -40,18 +40,3 @@ def conformance_resources(knowledge: Knowledge) -> dict[tuple[str, str], dict[st
             if res.get("resourceType") == rtype and isinstance(res.get("id"), str):
                 out[rtype, res["id"]] = rebase(res)
     return out
-
-
-def canonical_urls(knowledge: Knowledge) -> set[str]:
-    """Every canonical URL the knowledge defines (as written, under :data:`BASE`): its
-    files and the artifacts exported from it."""
-    from ..publish.fhir_package import resources_of
-
-    root = Path(knowledge.root)
-    urls = {r["url"] for r in resources_of(knowledge) if isinstance(r.get("url"), str)}
-    for folder in FOLDERS.values():
-        for path in (root / folder).glob("*.json"):
-            url = json.loads(path.read_text(encoding="utf-8")).get("url")
-            if isinstance(url, str) and url.startswith(BASE + "/"):
-                urls.add(url)
-    return urls

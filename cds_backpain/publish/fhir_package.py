@@ -513,3 +513,19 @@ def write_package(kb: Knowledge, out: Path, *, tgz: bool = False) -> list[Path]:
         target.write_bytes(tarball(files))
         written.append(target)
     return written
+
+
+def canonical_urls(knowledge: Knowledge) -> set[str]:
+    """Every canonical URL the knowledge defines (as written, under :data:`BASE`): its
+    files and the artifacts exported from it."""
+    from ..emit._shared import BASE
+    from ..emit.conformance import FOLDERS
+
+    root = Path(knowledge.root)
+    urls = {r["url"] for r in resources_of(knowledge) if isinstance(r.get("url"), str)}
+    for folder in FOLDERS.values():
+        for path in (root / folder).glob("*.json"):
+            url = json.loads(path.read_text(encoding="utf-8")).get("url")
+            if isinstance(url, str) and url.startswith(BASE + "/"):
+                urls.add(url)
+    return urls
