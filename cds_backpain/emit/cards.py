@@ -49,7 +49,6 @@ __all__ = [
 #: First line of every card detail.
 DISCLAIMER = "_Decision support to weigh with your clinical judgement; not a diagnosis._"
 
-_INDICATORS = ("info", "warning", "critical")
 QUOTE_CHARS = 200
 STATEMENT_CHARS = 160
 MAX_LISTED = 8
@@ -125,13 +124,7 @@ def _card(
     if len(c.summary) > SUMMARY_MAX:
         raise ValueError(f"summary of {c.id!r} has {len(c.summary)} characters (max {SUMMARY_MAX})")
     card_uuid = stable_uuid("card", knowledge.digest, patient_ref, c.id, sorted(set(c.evidence)))
-    indicator = knowledge.policy.indicator[c.urgency]
-    if (c.red_flag or c.rating == "not-appropriate") and _INDICATORS.index(
-        indicator
-    ) < _INDICATORS.index("warning"):
-        # A red flag, or an order about to be placed against the criteria, is never
-        # merely informational.
-        indicator = "warning"
+    indicator = knowledge.policy.card_indicator(c.urgency, red_flag=c.red_flag, rating=c.rating)
     card: dict[str, Any] = {
         "uuid": str(card_uuid),
         "summary": c.summary,

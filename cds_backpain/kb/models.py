@@ -417,3 +417,18 @@ class Policy(_Strict):
         "routine": "warning",
         "self_care": "info",
     }
+    #: The lowest indicator a red-flag card may carry, whatever its urgency.
+    red_flag_min_indicator: Literal["warning", "critical"] = "warning"
+    #: The lowest indicator of a card rating a draft order "not-appropriate".
+    not_appropriate_min_indicator: Literal["warning", "critical"] = "warning"
+
+    def card_indicator(self, urgency: Urgency, *, red_flag: bool, rating: Rating | None) -> str:
+        """The CDS Hooks indicator of a card: by urgency, raised to the floors above."""
+        order = ("info", "warning", "critical")
+        indicator = self.indicator[urgency]
+        floors = [indicator]
+        if red_flag:
+            floors.append(self.red_flag_min_indicator)
+        if rating == "not-appropriate":
+            floors.append(self.not_appropriate_min_indicator)
+        return max(floors, key=order.index)
