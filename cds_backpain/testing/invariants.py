@@ -326,9 +326,7 @@ def check_cards_conform(evaluation: Evaluation, knowledge: Any | None = None) ->
         concl = by_id.get(topic)
         assert concl is not None, f"{where}: topic {topic!r} is not a conclusion"
         ranks.append((_rank(concl.urgency), concl.red_flag))
-        want = kb.policy.card_indicator(
-            concl.urgency, red_flag=concl.red_flag, rating=concl.rating
-        )
+        want = kb.policy.card_indicator(concl.urgency, red_flag=concl.red_flag, rating=concl.rating)
         assert card["indicator"] == want, (
             f"{where}: indicator {card['indicator']!r} for {concl.urgency} (policy says {want!r})"
         )
