@@ -101,3 +101,11 @@ class Fact(BaseModel):
     def resources(self) -> tuple[str, ...]:
         """Every input resource reference this fact rests on."""
         return ((self.source,) if self.source else ()) + self.also
+
+
+def counts_as_positive(fact: Fact) -> bool:
+    """Whether ``fact`` is current positive evidence of its concept (defaults of a pattern)."""
+    for attr, want in DEFAULT_QUALIFIERS.get(fact.kind, {}).items():
+        if getattr(fact, attr) != want:
+            return False
+    return True

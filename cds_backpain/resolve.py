@@ -18,27 +18,43 @@ from collections import deque
 from collections.abc import Sequence
 
 from .engine.compiled import Firings
-from .engine.prepare import counts_as_positive
-from .facts import Fact
-from .kb.knowledge import Knowledge
+from .engine.keys import Absence, ConcludedConcept, FactKey, InputFact, parse_key
+from .facts import Fact, counts_as_positive
+from .kb.knowledge import CitedGuideline, Knowledge
 from .kb.models import Recommend
 from .results import (
+    AbsenceSupport,
     Conclusion,
+    ConclusionSupport,
     Derivation,
+    FactSupport,
     GuidelineCitation,
     Provenance,
+    ResourceSupport,
     SuggestionOut,
+    SupportItem,
     imaging_rank,
     urgency_rank,
 )
 
+#: Rule id -> the keys of the facts it fired on, read back from the engine's strings.
+_KeyedFirings = dict[str, frozenset[FactKey]]
 
-def _support_label(key: str, facts: Sequence[Fact]) -> list[str]:
-    if key.startswith("f"):
-        return list(facts[int(key[1:])].resources()) or [f"fact:{facts[int(key[1:])].concept}"]
-    if key.startswith("c:"):
-        return [f"conclusion:{key[2:]}"]
-    return [f"absent:{key[2:]}"]
+
+def _typed(firings: Firings) -> _KeyedFirings:
+    return {rid: frozenset(parse_key(k) for k in keys) for rid, keys in firings.items()}
+
+
+def _support_items(key: FactKey, facts: Sequence[Fact]) -> list[SupportItem]:
+    match key:
+        case InputFact(index):
+            fact = facts[index]
+            refs: list[SupportItem] = [ResourceSupport(r) for r in fact.resources()]
+            return refs or [FactSupport(fact.concept)]
+        case ConcludedConcept(concept):
+            return [ConclusionSupport(concept)]
+        case Absence(kind, concept):
+            return [AbsenceSupport(kind, concept)]
 
 
 def derivations(
@@ -49,7 +65,9 @@ def derivations(
     for rule_id, rule in knowledge.rules.items():
         if rule_id not in firings:
             continue
-        labels = sorted({lab for k in firings[rule_id] for lab in _support_label(k, facts)})
+        labels = sorted(
+            {str(item) for k in firings[rule_id] for item in _support_items(parse_key(k), facts)}
+        )
         out.append(Derivation(rule=rule_id, concept=rule.concept, support=tuple(labels)))
     return tuple(out)
 
@@ -57,13 +75,14 @@ def derivations(
 class _Support:
     """What each fired rule rests on, computed once per evaluation (not once per conclusion)."""
 
-    def __init__(self, knowledge: Knowledge, facts: Sequence[Fact], firings: Firings):
+    def __init__(self, knowledge: Knowledge, facts: Sequence[Fact], firings: _KeyedFirings):
         self._knowledge, self._facts, self._firings = knowledge, facts, firings
         self.by_concept: dict[str, list[str]] = {}
         for rid in firings:
             self.by_concept.setdefault(knowledge.rules[rid].concept, []).append(rid)
         self.uses: dict[str, list[str]] = {
-            rid: sorted(k[2:] for k in keys if k.startswith("c:")) for rid, keys in firings.items()
+            rid: sorted(k.concept for k in keys if isinstance(k, ConcludedConcept))
+            for rid, keys in firings.items()
         }
         self._resources: dict[str, frozenset[str]] = {}
 
@@ -88,8 +107,8 @@ class _Support:
             got = self._resources[rule_id] = frozenset(
                 r
                 for key in self._firings[rule_id]
-                if key.startswith("f")
-                for r in facts[int(key[1:])].resources()
+                if isinstance(key, InputFact)
+                for r in facts[key.index].resources()
             )
         return got
 
@@ -99,7 +118,9 @@ class _Support:
         return {
             fact.source
             for key in self._firings[rule_id]
-            if key.startswith("f") and (fact := facts[int(key[1:])]).kind == "order" and fact.source
+            if isinstance(key, InputFact)
+            and (fact := facts[key.index]).kind == "order"
+            and fact.source
         }
 
 
@@ -107,41 +128,35 @@ def _provenance(knowledge: Knowledge, chain: Sequence[str]) -> tuple[Provenance,
     items: list[Provenance] = []
     seen: set[tuple[object, ...]] = set()
     for rid in chain:
-        spans = iter(knowledge.spans[rid])
-        for ref in knowledge.rules[rid].provenance:
-            if hasattr(ref, "guideline"):
-                g = knowledge.guidelines[ref.guideline]
+        for cited in knowledge.citations(rid):
+            if isinstance(cited, CitedGuideline):
+                g = cited.guideline
                 item: Provenance = GuidelineCitation(
                     guideline=g.id,
                     citation=g.citation,
                     url=g.url,
                     statement=g.statement,
-                    supports=ref.supports,
+                    supports=cited.ref.supports,
                 )
                 k: tuple[object, ...] = ("g", g.id)
             else:
-                item = next(spans)
-                k = ("s", item.source, item.start, item.end)
+                span = cited.span
+                item, k = span, ("s", span.source, span.start, span.end)
             if k not in seen:
                 seen.add(k)
                 items.append(item)
     return tuple(items)
 
 
-def _withdrawn_beside_red_flag(knowledge: Knowledge, rec: Recommend) -> bool:
-    """The red-flag policy (knowledge/policy.yaml): what never stands beside a red flag."""
+def apply_red_flag_policy(
+    knowledge: Knowledge, candidates: Sequence[tuple[str, Recommend]]
+) -> list[tuple[str, Recommend]]:
+    """``candidates`` (rule id, recommendation) without what the red-flag policy withdraws
+    (:meth:`~cds_backpain.kb.models.Policy.withdrawn_beside_red_flag`) when any is a red flag."""
+    if not any(rec.red_flag for _, rec in candidates):
+        return list(candidates)
     policy = knowledge.policy
-    if rec.red_flag:
-        return False
-    if rec.rating is not None:
-        return rec.rating == "not-appropriate"
-    if policy.suppress_self_care_beside_red_flag and rec.self_care:
-        return True
-    return (
-        policy.suppress_info_beside_red_flag
-        and rec.urgency == "self_care"
-        and not rec.safety_warning
-    )
+    return [(rid, rec) for rid, rec in candidates if not policy.withdrawn_beside_red_flag(rec)]
 
 
 def resolve(
@@ -159,17 +174,12 @@ def resolve(
             continue
         if any(c in present for c in rec.unless):
             continue
-        candidates.append((rid, rule, rec))
-    if any(rec.red_flag for _, _, rec in candidates):
-        candidates = [
-            (rid, rule, rec)
-            for rid, rule, rec in candidates
-            if not _withdrawn_beside_red_flag(knowledge, rec)
-        ]
+        candidates.append((rid, rec))
+    candidates = apply_red_flag_policy(knowledge, candidates)
 
-    support = _Support(knowledge, facts, firings)
+    support = _Support(knowledge, facts, _typed(firings))
     conclusions = []
-    for rid, _rule, rec in candidates:
+    for rid, rec in candidates:
         chain = support.chain(rid)
         evidence: set[str] = set().union(*(support.resources(r) for r in chain))
         orders = support.orders(rid) if rec.rating else set()

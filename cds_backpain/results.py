@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
@@ -63,14 +64,80 @@ class SuggestionOut(_Out):
     recommended: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ResourceSupport:
+    """An input resource a rule matched (``Condition/1``)."""
+
+    reference: str
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+@dataclass(frozen=True, slots=True)
+class ConclusionSupport:
+    """A conclusion a rule matched (``conclusion:x``)."""
+
+    concept: str
+
+    def __str__(self) -> str:
+        return f"conclusion:{self.concept}"
+
+
+@dataclass(frozen=True, slots=True)
+class AbsenceSupport:
+    """The absence of any current positive fact a rule matched (``absent:finding:x``)."""
+
+    kind: str
+    concept: str
+
+    def __str__(self) -> str:
+        return f"absent:{self.kind}:{self.concept}"
+
+
+@dataclass(frozen=True, slots=True)
+class FactSupport:
+    """A fact that rests on no input resource (``fact:x``)."""
+
+    concept: str
+
+    def __str__(self) -> str:
+        return f"fact:{self.concept}"
+
+
+#: One item of :attr:`Derivation.support`, typed; ``str()`` gives the JSON string.
+SupportItem = ResourceSupport | ConclusionSupport | AbsenceSupport | FactSupport
+
+
+def parse_support(text: str) -> SupportItem:
+    """The support item ``text`` spells (the inverse of ``str``)."""
+    prefix, sep, rest = text.partition(":")
+    if sep and rest:
+        if prefix == "conclusion":
+            return ConclusionSupport(rest)
+        if prefix == "fact":
+            return FactSupport(rest)
+        if prefix == "absent":
+            kind, sep, concept = rest.partition(":")
+            if sep and kind and concept:
+                return AbsenceSupport(kind, concept)
+            raise ValueError(f"not an absence support (absent:kind:concept): {text!r}")
+    return ResourceSupport(text)
+
+
 class Derivation(_Out):
     """One fired rule: what it concluded and the facts / conclusions it rested on."""
 
     rule: str
     concept: str
     #: Input resources (``Condition/1``), conclusions (``conclusion:x``) and absences
-    #: (``absent:finding:x``) the rule matched.
+    #: (``absent:finding:x``) the rule matched, as strings (:attr:`support_items` types them).
     support: tuple[str, ...]
+
+    @property
+    def support_items(self) -> tuple[SupportItem, ...]:
+        """:attr:`support`, typed (:func:`parse_support`)."""
+        return tuple(parse_support(s) for s in self.support)
 
 
 class Conclusion(_Out):

@@ -6,7 +6,8 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +16,7 @@ from ..results import urgency_rank
 
 if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge
+    from ..kb.models import Rating, Urgency
     from ..results import Conclusion
 
 logger = logging.getLogger("cds_backpain.emit")
@@ -137,14 +139,35 @@ def rule_rank(knowledge: Knowledge) -> dict[str, int]:
     return {rule_id: i for i, rule_id in enumerate(knowledge.rules)}
 
 
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """What the red-flag policy reads of a conclusion about to be shown."""
+
+    red_flag: bool
+    self_care: bool
+    safety_warning: bool
+    urgency: Urgency
+    rating: Rating | None
+
+
+def _shown(c: Conclusion, knowledge: Knowledge) -> _Shown:
+    rule = knowledge.rules.get(c.id)
+    rec = rule.recommend if rule is not None else None
+    # A conclusion of no recommendation of this knowledge: whether it warns of a harm is
+    # unknown, so an info-level message is kept (self-care advice never is).
+    warns = rec.safety_warning if rec is not None else True
+    return _Shown(c.red_flag, c.self_care, warns, c.urgency, c.rating)
+
+
 def ordered_conclusions(
-    conclusions: Sequence[Conclusion], rank: Mapping[str, int] | None = None
+    conclusions: Sequence[Conclusion], knowledge: Knowledge
 ) -> list[Conclusion]:
     """Most urgent first; red flags before others at equal urgency; then in the order of
-    their rules in the knowledge (``rank``, see :func:`rule_rank`); then by id.
+    their rules in the knowledge (:func:`rule_rank`); then by id.
 
-    Self-care conclusions are dropped when any conclusion is a red flag (the resolve
-    stage already guarantees this; this is the last line of defence). Duplicate ids
+    When any conclusion is a red flag, what the red-flag policy withdraws
+    (:meth:`~cds_backpain.kb.models.Policy.withdrawn_beside_red_flag`, the function the
+    resolve stage applies) is dropped and logged: the last line of defence. Duplicate ids
     are a bug upstream and raise ValueError.
     """
     ids = [c.id for c in conclusions]
@@ -153,11 +176,12 @@ def ordered_conclusions(
         raise ValueError(f"duplicate conclusion ids: {repeated}")
     kept = list(conclusions)
     if any(c.red_flag for c in kept):
-        dropped = [c.id for c in kept if c.self_care and not c.red_flag]
-        if dropped:
-            logger.warning("self-care conclusions dropped beside a red flag: %s", dropped)
-        kept = [c for c in kept if c.red_flag or not c.self_care]
-    order = rank or {}
+        policy = knowledge.policy
+        withdrawn = {c.id for c in kept if policy.withdrawn_beside_red_flag(_shown(c, knowledge))}
+        if withdrawn:
+            logger.warning("conclusions withdrawn beside a red flag: %s", sorted(withdrawn))
+            kept = [c for c in kept if c.id not in withdrawn]
+    order = rule_rank(knowledge)
     last = len(order)
 
     def position(c: Conclusion) -> int:

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from .._errors import KnowledgeError
-from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan, SuggestionOut
+from ..results import (
+    AbsenceSupport,
+    Conclusion,
+    Derivation,
+    GuidelineCitation,
+    SourceSpan,
+    SuggestionOut,
+)
 from ._shared import (
     KNOWLEDGE_EXTENSION,
     OVERRIDE_REASONS_SYSTEM,
@@ -29,7 +36,6 @@ from ._shared import (
     ordered_conclusions,
     prune,
     rebase,
-    rule_rank,
     stable_uuid,
     validating,
 )
@@ -82,7 +88,7 @@ def build_cards(
     by_rule: dict[str, list[Derivation]] = {}
     for d in derivations:
         by_rule.setdefault(d.rule, []).append(d)
-    ordered = ordered_conclusions(conclusions, rule_rank(knowledge))
+    ordered = ordered_conclusions(conclusions, knowledge)
     cards = [_card(c, knowledge, patient_ref, service_label, by_rule, facts) for c in ordered]
     return [rebase(card) for card in merge_same_actions(cards, knowledge)]
 
@@ -234,11 +240,11 @@ def _why(
     if records:
         lines.append("Records: " + _listed(records))
     absent = dedupe(
-        s.split(":", 2)[2]
+        s.concept
         for rule_id in c.rules
         for d in by_rule.get(rule_id, ())
-        for s in d.support
-        if s.startswith("absent:") and s.count(":") >= 2
+        for s in d.support_items
+        if isinstance(s, AbsenceSupport)
     )
     if absent:
         names = [escape_markdown(_label(knowledge, a)) for a in absent]

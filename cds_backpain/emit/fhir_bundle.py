@@ -51,7 +51,6 @@ from ._shared import (
     package_version,
     prune,
     rebase,
-    rule_rank,
     stable_uuid,
     supports_extensions,
     validating,
@@ -129,7 +128,7 @@ def build_bundle(
     """
     del derivations, ratings  # see docstring
     stamp = fhir_instant(now)
-    ordered = ordered_conclusions(conclusions, rule_rank(knowledge))
+    ordered = ordered_conclusions(conclusions, knowledge)
     root = stable_uuid(
         "bundle",
         knowledge.digest,

@@ -12,7 +12,8 @@ Semantics every engine must implement exactly:
   once; rules run to a fixpoint (positive rules only, so the fixpoint is unique).
 * The support of a fired rule is the union, over satisfied branches, of every fact that
   matches a pattern of that branch, given as fact keys. Conclusions have key
-  ``c:<concept>``; absent facts have key ``a:<kind>:<concept>``.
+  ``c:<concept>``; absent facts have key ``a:<kind>:<concept>`` (:mod:`.keys` builds and
+  reads every key).
 """
 
 from __future__ import annotations
@@ -98,11 +99,3 @@ class CompiledRules:
 
 #: Rule id -> keys of the facts that supported it. What every engine returns.
 Firings = dict[str, frozenset[str]]
-
-
-def absent_key(kind: str, concept: str) -> str:
-    return f"a:{kind}:{concept}"
-
-
-def conclusion_key(concept: str) -> str:
-    return f"c:{concept}"

@@ -59,7 +59,8 @@ from durable import engine as _durable
 from .._errors import EngineError
 from ._durable_plan import DurablePlan, compile_plan, fnv32
 from ._safe_json import dumps
-from .compiled import CompiledRules, Firings, conclusion_key
+from .compiled import CompiledRules, Firings
+from .keys import ConcludedConcept
 
 __all__ = ["DurableEngine"]
 
@@ -398,7 +399,7 @@ class DurableEngine:
         }
         if cid is not None:
             row["concept"] = cid
-        call.keys.append(conclusion_key(concept))
+        call.keys.append(str(ConcludedConcept(concept)))
         code, _ = dre.assert_fact(call.entry.ruleset._handle, dumps(row))
         if code == 2:
             call.dropped = True

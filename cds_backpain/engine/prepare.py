@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..facts import DEFAULT_QUALIFIERS, Fact
-from .compiled import CompiledRules, absent_key
+from ..facts import Fact, counts_as_positive
+from .compiled import CompiledRules
+from .keys import Absence, InputFact
 
-
-def counts_as_positive(fact: Fact) -> bool:
-    """Whether ``fact`` is current positive evidence of its concept (defaults of a pattern)."""
-    for attr, want in DEFAULT_QUALIFIERS.get(fact.kind, {}).items():
-        if getattr(fact, attr) != want:
-            return False
-    return True
+__all__ = ["counts_as_positive", "engine_input"]
 
 
 def engine_input(rules: CompiledRules, facts: Sequence[Fact]) -> list[dict[str, object]]:
@@ -22,12 +17,11 @@ def engine_input(rules: CompiledRules, facts: Sequence[Fact]) -> list[dict[str, 
     positive: set[tuple[str, str]] = set()
     for i, fact in enumerate(facts):
         view = fact.engine_view()
-        view["key"] = f"f{i}"
+        view["key"] = str(InputFact(i))
         views.append(view)
         if counts_as_positive(fact):
             positive.add((fact.kind, fact.concept))
     for kind, concept in sorted(rules.absence - positive):
-        views.append(
-            {"key": absent_key(kind, concept), "kind": "absent", "concept": f"{kind}:{concept}"}
-        )
+        absence = Absence(kind, concept)
+        views.append({"key": str(absence), "kind": "absent", "concept": absence.pattern_concept})
     return views

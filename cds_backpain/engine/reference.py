@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from .compiled import CompiledRules, Firings, conclusion_key
+from .compiled import CompiledRules, Firings
+from .keys import ConcludedConcept
 
 
 class ReferenceEngine:
@@ -48,7 +49,7 @@ class ReferenceEngine:
                     concluded.add(rule.concept)
                     by_kind["conclusion"].append(
                         {
-                            "key": conclusion_key(rule.concept),
+                            "key": str(ConcludedConcept(rule.concept)),
                             "kind": "conclusion",
                             "concept": rule.concept,
                         }

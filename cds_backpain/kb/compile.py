@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Mapping
 
 from ..engine.compiled import CompiledRules, CPattern, CRule, CTest
+from ..engine.keys import Absence
 from ..facts import DEFAULT_QUALIFIERS
 from .models import Parameter, Pattern, Rule, Test
 
@@ -99,7 +100,9 @@ def branch_problems(rule_id: str, branch: Iterable[CPattern]) -> list[str]:
 def compile_rule(rule: Rule, params: Mapping[str, Parameter]) -> tuple[CRule, list[str]]:
     base = [_cpattern(p, params) for p in rule.when.all]
     absent = [
-        CPattern("absent", (f"{a.kind}:{c}",), ()) for a in rule.when.none for c in a.concepts
+        CPattern("absent", (Absence(a.kind, c).pattern_concept,), ())
+        for a in rule.when.none
+        for c in a.concepts
     ]
     alternatives = [b.patterns for b in rule.when.any] or [()]
     branches = []
@@ -121,13 +124,14 @@ def compile_rules(
         c, p = compile_rule(rule, params)
         compiled.append(c)
         problems.extend(p)
-    absence = frozenset(
-        tuple(pat.concepts[0].split(":", 1))  # type: ignore[misc]
+    absences = (
+        Absence.from_pattern_concept(pat.concepts[0])
         for r in compiled
         for b in r.branches
         for pat in b
         if pat.kind == "absent"
     )
+    absence = frozenset((a.kind, a.concept) for a in absences)
     consumed = frozenset(
         c
         for r in compiled

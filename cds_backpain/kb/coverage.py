@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..examples import Example, load_examples
-from ..results import Evaluation
+from ..results import ConclusionSupport, Evaluation, ResourceSupport
 from .knowledge import Knowledge
 
 
@@ -41,11 +41,15 @@ def _support_resources(ev: Evaluation, rule_id: str) -> set[str]:
         if rid in seen or rid not in by_rule:
             continue
         seen.add(rid)
-        for s in by_rule[rid].support:
-            if s.startswith("conclusion:"):
-                todo.extend(by_concept.get(s.split(":", 1)[1], []))
-            elif "/" in s and not s.startswith(("absent:", "fact:", "Patient/")):
-                out.add(s)
+        for s in by_rule[rid].support_items:
+            if isinstance(s, ConclusionSupport):
+                todo.extend(by_concept.get(s.concept, []))
+            elif (
+                isinstance(s, ResourceSupport)
+                and "/" in s.reference
+                and not s.reference.startswith("Patient/")
+            ):
+                out.add(s.reference)
     return out
 
 

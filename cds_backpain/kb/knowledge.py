@@ -6,11 +6,41 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine.compiled import CompiledRules
-from .models import Guideline, LinkPolicy, Parameter, Policy, Rule, SourceDocument, Wording
+from .models import (
+    Guideline,
+    GuidelineRef,
+    LinkPolicy,
+    Parameter,
+    Policy,
+    Rule,
+    SourceDocument,
+    SourceQuote,
+    Wording,
+)
 
 if TYPE_CHECKING:
     from ..results import SourceSpan
     from .valuesets import ValueSetIndex
+
+
+@dataclass(frozen=True, slots=True)
+class CitedGuideline:
+    """A rule's provenance item citing a guideline statement, with that guideline."""
+
+    ref: GuidelineRef
+    guideline: Guideline
+
+
+@dataclass(frozen=True, slots=True)
+class CitedPassage:
+    """A rule's provenance item quoting a source document, with the span it resolved to."""
+
+    ref: SourceQuote
+    span: SourceSpan
+
+
+#: One provenance item of a rule, resolved.
+Citation = CitedGuideline | CitedPassage
 
 
 @dataclass(frozen=True)
@@ -46,3 +76,21 @@ class Knowledge:
     #: knowledge/links.yaml: allowed link hosts and internal-note phrases (None in
     #: hand-built test knowledge).
     link_policy: LinkPolicy | None = None
+
+    def citations(self, rule_id: str) -> tuple[Citation, ...]:
+        """The provenance of rule ``rule_id`` in its order, each item with what it resolved to
+        (its guideline, or its quote's span in :attr:`spans`)."""
+        spans = self.spans.get(rule_id, ())
+        quotes = [r for r in self.rules[rule_id].provenance if isinstance(r, SourceQuote)]
+        if len(quotes) != len(spans):
+            raise ValueError(
+                f"rule {rule_id!r} has {len(quotes)} quotes but {len(spans)} resolved spans"
+            )
+        passages = iter(spans)
+        out: list[Citation] = []
+        for ref in self.rules[rule_id].provenance:
+            if isinstance(ref, GuidelineRef):
+                out.append(CitedGuideline(ref, self.guidelines[ref.guideline]))
+            else:
+                out.append(CitedPassage(ref, next(passages)))
+        return tuple(out)

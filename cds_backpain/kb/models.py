@@ -43,7 +43,7 @@ imaging no item of its own provenance supports (``cds_backpain/kb/supports.py``)
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -400,6 +400,22 @@ class LinkPolicy(_Strict):
         return under(self.allowed_hosts) and not under(self.refused_hosts)
 
 
+class BesideRedFlag(Protocol):
+    """What the red-flag policy reads of a recommendation (a :class:`Recommend`, or what an
+    emitter knows of a conclusion)."""
+
+    @property
+    def red_flag(self) -> bool: ...
+    @property
+    def self_care(self) -> bool: ...
+    @property
+    def safety_warning(self) -> bool: ...
+    @property
+    def urgency(self) -> Urgency: ...
+    @property
+    def rating(self) -> Rating | None: ...
+
+
 class Policy(_Strict):
     """Conflict resolution applied after forward chaining (knowledge/policy.yaml)."""
 
@@ -432,3 +448,23 @@ class Policy(_Strict):
         if rating == "not-appropriate":
             floors.append(self.not_appropriate_min_indicator)
         return max(floors, key=order.index)
+
+    def withdrawn_beside_red_flag(self, rec: BesideRedFlag) -> bool:
+        """Whether ``rec`` is removed when a red flag stands: the one statement of the
+        red-flag policy (resolve applies it, the emitters check it again).
+
+        A red flag always stays. An order rating is withdrawn when it is "not-appropriate"
+        (an order a red flag may justify) and kept otherwise. Self-care advice is withdrawn,
+        and so is every other info-level message unless it is a ``safety_warning``.
+        """
+        if rec.red_flag:
+            return False
+        if rec.rating is not None:
+            return rec.rating == "not-appropriate"
+        if self.suppress_self_care_beside_red_flag and rec.self_care:
+            return True
+        return (
+            self.suppress_info_beside_red_flag
+            and rec.urgency == "self_care"
+            and not rec.safety_warning
+        )

@@ -21,6 +21,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from ..engine.compiled import CompiledRules, CPattern, CRule, CTest
+from ..engine.keys import Absence
 from ..engine.prepare import engine_input
 from ..engine.reference import ReferenceEngine
 from ..facts import Fact
@@ -186,7 +187,12 @@ def _branch_plans(
                 )
             ]
         elif pat.kind == "absent":
-            subs = [_step(rule.id, forbid=frozenset(c.split(":", 1)[1] for c in pat.concepts))]
+            subs = [
+                _step(
+                    rule.id,
+                    forbid=frozenset(Absence.from_pattern_concept(c).concept for c in pat.concepts),
+                )
+            ]
         else:
             subs = [_step(rule.id, needs=(pat,))]
         plans = [m for p in plans for s in subs if (m := p.merge(s)) is not None]

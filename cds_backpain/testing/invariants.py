@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..kb.models import URGENCY_ORDER
+from ..results import AbsenceSupport, ConclusionSupport
 from .builders import reference
 from .strategies import VOID_FORMS, negation_twins
 from .timeshift import triage
@@ -236,15 +237,17 @@ def check_evidence_resolves(evaluation: Evaluation, data: Any = None) -> None:
         assert not missing, f"conclusion {c.id!r} names rules that did not fire: {missing}"
     refs = _input_refs(data) if data is not None else None
     for d in evaluation.derivations:
-        for s in d.support:
-            if s.startswith("conclusion:"):
-                assert s.split(":", 1)[1] in concluded, (
+        for s in d.support_items:
+            if isinstance(s, ConclusionSupport):
+                assert s.concept in concluded, (
                     f"rule {d.rule} rests on {s}, which no fired rule concluded"
                 )
-            elif s.startswith("absent:"):
+            elif isinstance(s, AbsenceSupport):
                 continue
             elif refs is not None:
-                assert s in refs, f"rule {d.rule} rests on {s!r}, not a resource of the input"
+                assert str(s) in refs, (
+                    f"rule {d.rule} rests on {str(s)!r}, not a resource of the input"
+                )
     if refs is not None:
         for c in evaluation.conclusions:
             bad = [e for e in c.evidence if e not in refs]
