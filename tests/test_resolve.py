@@ -352,3 +352,93 @@ def test_a_rating_applies_only_to_the_orders_its_own_rule_matched():
     assert c.orders == ("ServiceRequest/mri",)
     assert c.evidence == ("ServiceRequest/ct", "ServiceRequest/mri")
     assert ratings == {"ServiceRequest/mri": "appropriate"}
+
+
+# -- the red-flag policy, half by half -------------------------------------------------------
+
+POLICY_RULES = [
+    *RULES,
+    _rule(
+        "info-reassurance",
+        {"all": [{"finding": "low_back_pain"}]},
+        category="muscle_strain",
+        urgency="self_care",
+    ),
+    _rule(
+        "info-safety-warning",
+        {"all": [{"finding": "low_back_pain"}]},
+        category="muscle_strain",
+        urgency="self_care",
+        safety_warning=True,
+    ),
+]
+POLICY_KB = dataclasses.replace(
+    small_knowledge([], statement="Test statement.", rules=POLICY_RULES),
+    spans={r["id"]: () for r in POLICY_RULES},
+)
+#: Rule id -> whether a red flag withdraws it.
+WITHDRAWN_BESIDE_RED_FLAG = {
+    "red-flag": False,
+    "keep-running": True,  # self-care advice
+    "info-reassurance": True,  # info level, not a safety warning
+    "info-safety-warning": False,  # info level, warns of a harm
+    "routine-review": False,
+    "order-not-indicated": True,  # a "not-appropriate" rating
+    "order-appropriate": False,  # an "appropriate" rating
+}
+POLICY_FIRINGS = {
+    "red-flag": frozenset({SADDLE}),
+    "keep-running": frozenset({LBP}),
+    "info-reassurance": frozenset({LBP}),
+    "info-safety-warning": frozenset({LBP}),
+    "routine-review": frozenset({LBP}),
+    "order-not-indicated": frozenset({MRI, LBP}),
+    "order-appropriate": frozenset({MRI, "c:weak_flag"}),
+    "weak-flag": frozenset({NIGHT}),
+}
+
+
+def test_the_red_flag_policy_withdraws_exactly_its_two_halves():
+    policy = POLICY_KB.policy
+    for rid, withdrawn in WITHDRAWN_BESIDE_RED_FLAG.items():
+        rec = POLICY_KB.rules[rid].recommend
+        assert policy.withdrawn_beside_red_flag(rec) is withdrawn, rid
+
+
+def test_beside_a_red_flag_resolve_keeps_what_the_policy_keeps():
+    conclusions, ratings = resolve(POLICY_KB, FACTS, POLICY_FIRINGS)
+    kept = {rid for rid, withdrawn in WITHDRAWN_BESIDE_RED_FLAG.items() if not withdrawn}
+    assert {c.id for c in conclusions} == kept
+    assert ratings == {"ServiceRequest/mri": "appropriate"}
+
+
+def test_without_a_red_flag_the_policy_withdraws_nothing():
+    firings = {rid: keys for rid, keys in POLICY_FIRINGS.items() if rid != "red-flag"}
+    conclusions, _ = resolve(POLICY_KB, FACTS, firings)
+    ids = {c.id for c in conclusions}
+    # Only the rating precedence decides between the two ratings of the one order.
+    assert ids == set(WITHDRAWN_BESIDE_RED_FLAG) - {"red-flag", "order-not-indicated"}
+    assert {"keep-running", "info-reassurance"} <= ids
+
+
+def test_the_emitters_apply_the_same_policy_and_log_what_they_remove(caplog):
+    from cds_backpain.emit._shared import ordered_conclusions
+
+    firings = {rid: keys for rid, keys in POLICY_FIRINGS.items() if rid != "red-flag"}
+    calm, _ = resolve(POLICY_KB, FACTS, firings)
+    flag, _ = resolve(POLICY_KB, FACTS, {"red-flag": POLICY_FIRINGS["red-flag"]})
+    rated, _ = resolve(
+        POLICY_KB, FACTS, {"order-not-indicated": POLICY_FIRINGS["order-not-indicated"]}
+    )
+    assert [c.rating for c in rated] == ["not-appropriate"]
+    # Hand the emitters what resolve never gives them: what the policy withdraws, beside a flag.
+    with caplog.at_level("WARNING", logger="cds_backpain.emit"):
+        shown = ordered_conclusions([*calm, *flag, *rated], POLICY_KB)
+    assert {c.id for c in shown} == {
+        "red-flag",
+        "routine-review",
+        "info-safety-warning",
+        "order-appropriate",
+    }
+    for withdrawn in ("keep-running", "info-reassurance", "order-not-indicated"):
+        assert withdrawn in caplog.text
