@@ -5,8 +5,9 @@ make them disagree. It applies, in order:
 
 1. ``recommend.unless``: a recommendation is dropped when any concept it names was
    concluded or found (stratified negation over the finished fixpoint);
-2. the safety policy: when any red flag stands, self-care advice and
-   "not appropriate" imaging ratings are removed (non-negotiable, not configurable);
+2. the safety policy: when any red flag stands, self-care advice, info-level messages
+   that are no safety warning and "not appropriate" imaging ratings are removed
+   (:meth:`~cds_backpain.kb.models.Policy.withdrawn_beside_red_flag`; non-negotiable);
 3. evidence: the input resources of every fact the derivation rests on, followed
    transitively through the conclusions it used;
 4. ratings of draft imaging orders by the policy's precedence.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .knowledge import Knowledge
-from .models import AbsentPattern, GuidelineRef, Pattern, Rule, SourceQuote, Test
+from .knowledge import CitedGuideline, Knowledge
+from .models import AbsentPattern, Pattern, Rule, Test
 
 _OPS = {"eq": "is", "in": "is one of", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
 _KIND_WORDS = {
@@ -90,15 +90,14 @@ def _rule_section(kb: Knowledge, rule: Rule) -> list[str]:
         if rec.advice:
             out += [f"- {a}" for a in rec.advice]
     out += ["", "Sources (each with what it is evidence for on this rule):"]
-    spans = iter(kb.spans[rule.id])
-    for ref in rule.provenance:
-        evidence = f"**{', '.join(ref.supports)}**"
-        if isinstance(ref, GuidelineRef):
-            g = kb.guidelines[ref.guideline]
+    for cited in kb.citations(rule.id):
+        evidence = f"**{', '.join(cited.ref.supports)}**"
+        if isinstance(cited, CitedGuideline):
+            g = cited.guideline
             note = f" *Note for rule authors: {g.note}*" if g.note else ""
             out.append(f"- {evidence}: {g.citation} — {g.statement} <{g.url}>{note}")
-        elif isinstance(ref, SourceQuote):
-            s = next(spans)
+        else:
+            s = cited.span
             out.append(
                 f"- {evidence}: “{s.quote}” — {s.title}, `{s.source}` chars {s.start}–{s.end}"
             )

@@ -42,8 +42,8 @@ from ..emit._shared import (
 )
 from ..emit.fhir_bundle import PRIORITY, span_identifier
 from ..kb.catalog import when_lines
-from ..kb.knowledge import Knowledge
-from ..kb.models import GuidelineRef, Rule, SourceQuote
+from ..kb.knowledge import CitedGuideline, Knowledge
+from ..kb.models import Rule
 
 PACKAGE_NAME = "cds-backpain.knowledge"
 FHIR_VERSION = "4.0.1"
@@ -151,13 +151,12 @@ def _json_bytes(doc: Any) -> bytes:
 def rule_documentation(kb: Knowledge, rule: Rule) -> list[dict[str, Any]]:
     """A rule's provenance as RelatedArtifacts: guideline citations and exact source spans."""
     out: list[dict[str, Any]] = []
-    spans = iter(kb.spans[rule.id])
-    for ref in rule.provenance:
-        if isinstance(ref, GuidelineRef):
-            g = kb.guidelines[ref.guideline]
+    for cited in kb.citations(rule.id):
+        if isinstance(cited, CitedGuideline):
+            g = cited.guideline
             out.append(
                 {
-                    "extension": supports_extensions(ref.supports),
+                    "extension": supports_extensions(cited.ref.supports),
                     "type": "citation",
                     "label": g.id,
                     "display": g.statement,
@@ -165,8 +164,8 @@ def rule_documentation(kb: Knowledge, rule: Rule) -> list[dict[str, Any]]:
                     "url": g.url,
                 }
             )
-        elif isinstance(ref, SourceQuote):
-            span = next(spans)
+        else:
+            span = cited.span
             doc = kb.sources[span.source]
             document: dict[str, Any] = {
                 "contentType": "text/plain; charset=utf-8",
@@ -188,7 +187,7 @@ def rule_documentation(kb: Knowledge, rule: Rule) -> list[dict[str, Any]]:
                                 {"url": "quote", "valueString": span.quote},
                             ],
                         },
-                        *supports_extensions(ref.supports),
+                        *supports_extensions(cited.ref.supports),
                     ],
                     "type": "justification",
                     "label": span_identifier(span),
