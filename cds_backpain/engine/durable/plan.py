@@ -7,7 +7,7 @@ Only small integers (and the session id) ever reach durable-rules:
   concept is left out (no pattern that names concepts can match it).
 * An attribute ``a`` tested by equality or membership becomes ``eq_a``: the index
   of the rule constant the value equals under the exact rule of
-  :class:`~.compiled.CTest` (``True`` is not ``1``, ``"1"`` is not ``1``, ``1``
+  :class:`~cds_backpain.engine.compiled.CTest` (``True`` is not ``1``, ``"1"`` is not ``1``, ``1``
   is ``1.0``). durable-rules itself treats ``true``, ``1`` and ``1.0`` as equal
   and compares strings with numbers, so typed values never reach it.
 * An attribute tested by ``lt/le/gt/ge`` becomes ``rank_a``: the position of the
@@ -39,8 +39,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from .._errors import EngineError
-from .compiled import CompiledRules, CPattern, CTest
+from ..._errors import EngineError
+from ..compiled import CompiledRules, CPattern, CTest
 
 MAX_PATTERNS_PER_RULE = 16
 MAX_EQUALITY_CONSTANTS = 511
