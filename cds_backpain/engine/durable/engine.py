@@ -23,7 +23,7 @@ The hazards we measured in durable-rules 2.0.28 (numbered D1-D11 here, in the te
   one session is alive at a time (``run`` is serialised).
 * D5 the stock dispatcher threads steal activations: ``Host._run`` is disabled.
 * D6/D7 numbers in exponent form and wide facts truncate a batch: only integers
-  are sent (see :mod:`.plan`), text goes through :mod:`.safe_json`, and
+  are sent (see :mod:`.encode`), text goes through :mod:`.safe_json`, and
   a fact wider than 250 properties is refused, and so are NaN and infinities in
   any attribute a rule tests.
 * D8/D9 limits (equality fan-out, range tests, patterns per rule, alpha fan-out)
@@ -59,7 +59,8 @@ from durable import engine as _durable
 
 from ..._errors import EngineError
 from ..compiled import CompiledRules, Firings, conclusion_key
-from .plan import DurablePlan, compile_plan, fnv32
+from .encode import DurablePlan, fnv32
+from .plan import compile_plan
 from .safe_json import dumps
 
 __all__ = ["DurableEngine"]
