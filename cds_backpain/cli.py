@@ -192,9 +192,9 @@ def catalog(out: Path | None, check: bool) -> None:
 @knowledge.command()
 def coverage() -> None:
     """Show which examples fire each rule, and that removing its evidence silences it."""
-    from .kb.coverage import coverage as run
-    from .kb.coverage import render_coverage
     from .kb.loader import load_knowledge
+    from .reports.coverage import coverage as run
+    from .reports.coverage import render_coverage
 
     rows = run(load_knowledge())
     click.echo(render_coverage(rows))

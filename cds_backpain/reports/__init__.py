@@ -1,0 +1,7 @@
+"""Generated QA and documentation reports over the knowledge base and the bundled examples.
+
+They run the whole pipeline, so they sit above it (docs/architecture.md, "Layering"):
+
+* :mod:`.coverage`: each rule fires in some example and stops firing when its evidence goes
+  (``cds-backpain knowledge coverage``).
+"""
