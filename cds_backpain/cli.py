@@ -173,8 +173,8 @@ def verify() -> None:
 @click.option("--check", is_flag=True, help="Exit 1 if --out differs from the generated catalog.")
 def catalog(out: Path | None, check: bool) -> None:
     """Generate the rule catalog (docs/rules.md) from knowledge/."""
-    from .kb.catalog import render_catalog
     from .kb.loader import load_knowledge
+    from .reports.catalog import render_catalog
 
     text = render_catalog(load_knowledge())
     if check:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cds_backpain import load_knowledge
-from cds_backpain.kb.catalog import render_catalog
+from cds_backpain.reports.catalog import render_catalog
 
 CATALOG = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 

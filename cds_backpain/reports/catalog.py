@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .knowledge import Knowledge
-from .models import AbsentPattern, GuidelineRef, Pattern, Rule, SourceQuote, Test
+from ..kb.knowledge import Knowledge
+from ..kb.models import AbsentPattern, GuidelineRef, Pattern, Rule, SourceQuote, Test
 
 _OPS = {"eq": "is", "in": "is one of", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
 _KIND_WORDS = {
