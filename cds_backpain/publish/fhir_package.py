@@ -43,7 +43,7 @@ from ..emit._shared import (
 from ..emit.fhir_bundle import PRIORITY, span_identifier
 from ..kb.knowledge import Knowledge
 from ..kb.models import GuidelineRef, Rule, SourceQuote
-from ..reports.catalog import when_lines
+from ..kb.rule_words import when_lines
 
 PACKAGE_NAME = "cds-backpain.knowledge"
 FHIR_VERSION = "4.0.1"
