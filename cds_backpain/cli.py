@@ -80,7 +80,8 @@ def examples(
     directory: Path | None, now: str | None, engine: str | None, gallery: Path | None
 ) -> None:
     """Evaluate the bundled clinical examples and compare each with its expected outcome."""
-    from .examples import load_examples, mismatches, render_gallery
+    from .examples import load_examples, mismatches
+    from .reports.gallery import render_gallery
 
     if gallery is not None:
         gallery.write_text(render_gallery(load_examples(directory)), encoding="utf-8")
