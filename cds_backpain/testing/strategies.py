@@ -7,7 +7,7 @@ times relative to an evaluation instant ``now`` (default: the examples' instant
 R4B models. Strategies shrink towards small bundles of simple values.
 
 Coherent patients built from the rules (red flags per category, mechanical-only
-patients) are in :mod:`cds_backpain.testing._cases`; everything is re-exported by
+patients) are in :mod:`cds_backpain.testing.cases`; everything is re-exported by
 :mod:`cds_backpain.testing`.
 """
 
