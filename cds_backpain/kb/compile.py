@@ -57,8 +57,11 @@ def _eq_values(p: CPattern, attr: str) -> set[object] | None:
     for t in p.tests:
         if t.attribute != attr:
             continue
-        these = set(t.value) if t.op == "in" else {t.value} if t.op == "eq" else None  # type: ignore[arg-type]
-        if these is None:
+        if t.op == "in" and isinstance(t.value, tuple):  # "in" always holds a tuple
+            these: set[object] = set(t.value)
+        elif t.op == "eq":
+            these = {t.value}
+        else:
             continue
         vals = these if vals is None else vals & these
     return vals
@@ -122,11 +125,7 @@ def compile_rules(
         compiled.append(c)
         problems.extend(p)
     absence = frozenset(
-        tuple(pat.concepts[0].split(":", 1))  # type: ignore[misc]
-        for r in compiled
-        for b in r.branches
-        for pat in b
-        if pat.kind == "absent"
+        _absence_key(pat) for r in compiled for b in r.branches for pat in b if pat.kind == "absent"
     )
     consumed = frozenset(
         c
@@ -155,4 +154,10 @@ def compile_rules(
         default=list,
     )
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    return CompiledRules(tuple(compiled), absence, consumed, digest), problems  # type: ignore[arg-type]
+    return CompiledRules(tuple(compiled), absence, consumed, digest), problems
+
+
+def _absence_key(pat: CPattern) -> tuple[str, str]:
+    """(kind, concept) of an ``absent`` pattern, whose one concept key is ``kind:concept``."""
+    kind, _, concept = pat.concepts[0].partition(":")
+    return kind, concept
