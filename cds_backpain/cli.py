@@ -80,7 +80,8 @@ def examples(
     directory: Path | None, now: str | None, engine: str | None, gallery: Path | None
 ) -> None:
     """Evaluate the bundled clinical examples and compare each with its expected outcome."""
-    from .examples import load_examples, mismatches, render_gallery
+    from .examples import load_examples, mismatches
+    from .reports.gallery import render_gallery
 
     if gallery is not None:
         gallery.write_text(render_gallery(load_examples(directory)), encoding="utf-8")
@@ -173,8 +174,8 @@ def verify() -> None:
 @click.option("--check", is_flag=True, help="Exit 1 if --out differs from the generated catalog.")
 def catalog(out: Path | None, check: bool) -> None:
     """Generate the rule catalog (docs/rules.md) from knowledge/."""
-    from .kb.catalog import render_catalog
     from .kb.loader import load_knowledge
+    from .reports.catalog import render_catalog
 
     text = render_catalog(load_knowledge())
     if check:
@@ -192,9 +193,9 @@ def catalog(out: Path | None, check: bool) -> None:
 @knowledge.command()
 def coverage() -> None:
     """Show which examples fire each rule, and that removing its evidence silences it."""
-    from .kb.coverage import coverage as run
-    from .kb.coverage import render_coverage
     from .kb.loader import load_knowledge
+    from .reports.coverage import coverage as run
+    from .reports.coverage import render_coverage
 
     rows = run(load_knowledge())
     click.echo(render_coverage(rows))

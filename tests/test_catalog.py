@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cds_backpain import load_knowledge
-from cds_backpain.kb.catalog import render_catalog
+from cds_backpain.reports.catalog import render_catalog
 
 CATALOG = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 
@@ -29,7 +29,7 @@ def test_catalog_lists_every_rule_with_urgency_and_sources():
 
 
 def test_card_gallery_is_current_and_shows_red_flags_as_critical():
-    from cds_backpain.examples import render_gallery
+    from cds_backpain.reports.gallery import render_gallery
 
     gallery = CATALOG.with_name("card-gallery.md")
     text = render_gallery()

@@ -1,9 +1,9 @@
 """Rule coverage over the bundled clinical examples is part of the test run.
 
-For every rule of the knowledge base, ``cds_backpain.kb.coverage.coverage`` must find a bundled
-example where it fires, one where it stays silent, and (when its evidence is input data rather
-than the patient's age and sex alone) show that removing that evidence from the example silences
-it. A rule no example exercises, or one that fires whatever the input says, fails here.
+For every rule of the knowledge base, ``cds_backpain.reports.coverage.coverage`` must find a
+bundled example where it fires, one where it stays silent, and (when its evidence is input data
+rather than the patient's age and sex alone) show that removing that evidence from the example
+silences it. A rule no example exercises, or one that fires whatever the input says, fails here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from cds_backpain import load_knowledge
-from cds_backpain.kb.coverage import RuleCoverage, coverage
+from cds_backpain.reports.coverage import RuleCoverage, coverage
 
 KNOWLEDGE = load_knowledge()
 RULES = list(KNOWLEDGE.rules)

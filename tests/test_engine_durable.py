@@ -26,10 +26,10 @@ from durable import engine as durable_engine
 
 from cds_backpain import EngineError
 from cds_backpain.engine import select
-from cds_backpain.engine._durable_plan import fnv32
-from cds_backpain.engine._safe_json import dumps
 from cds_backpain.engine.compiled import CompiledRules, CPattern, CRule, CTest
 from cds_backpain.engine.durable import DurableEngine
+from cds_backpain.engine.durable.encode import fnv32
+from cds_backpain.engine.durable.safe_json import dumps
 from cds_backpain.engine.prepare import engine_input
 from cds_backpain.engine.reference import ReferenceEngine
 from cds_backpain.facts import Fact

@@ -10,9 +10,11 @@ exception that is no longer needed (remove it from the list when the violation g
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cds_backpain"
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
 
 #: Bottom to top. Components of one layer are independent of each other.
 LAYERS: list[set[str]] = [
@@ -25,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"pipeline"},
     {"(api)"},  # cds_backpain/__init__.py: the public names
     {"examples", "output_schema", "cli_options"},
-    {"batch", "testing"},
+    {"batch", "testing", "reports"},  # reports: QA and documentation generators
     {"publish"},  # knowledge packages, diffs and safety cases (reads batch summaries)
     {"service"},  # serves the published FHIR package too
     {"cli", "quickstart"},  # quickstart: the integration guide's key, token and request helper
@@ -36,10 +38,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("cds_backpain.kb.loader", "results"): "kb <-> results cycle: the loader builds SourceSpan",
     ("cds_backpain.kb.knowledge", "results"): "kb <-> results cycle: Knowledge.spans is typed "
     "with the output SourceSpan",
-    ("cds_backpain.kb.coverage", "pipeline"): "the coverage generator runs the whole pipeline "
-    "from the knowledge layer",
-    ("cds_backpain.kb.coverage", "examples"): "the coverage generator reads the bundled examples",
-    ("cds_backpain.kb.coverage", "results"): "the coverage generator reads Evaluations",
     ("cds_backpain.kb.provenance", "results"): "kb <-> results cycle: quotes resolve to the "
     "output SourceSpan",
 }
@@ -129,3 +127,44 @@ def test_the_checker_sees_imports_inside_functions_and_relative_imports():
     assert "cds_backpain" in found  # ``from .. import evaluate`` inside a function
     assert "cds_backpain.service.pama" in found  # ``from . import pama``
     assert any(m.startswith("cds_backpain.ingest") for m in found)
+
+
+def test_every_layer_names_a_component_that_exists():
+    missing = [
+        comp
+        for layer in LAYERS
+        for comp in layer
+        if comp != "(api)"
+        and not (PACKAGE / f"{comp}.py").is_file()
+        and not (PACKAGE / comp / "__init__.py").is_file()
+    ]
+    assert not missing, f"LAYERS names components that are not in cds_backpain/: {missing}"
+
+
+def _without_parentheses(text: str) -> str:
+    out, depth = [], 0
+    for ch in text:
+        depth += ch == "("
+        if not depth:
+            out.append(ch)
+        depth -= ch == ")" and depth > 0
+    return "".join(out)
+
+
+def documented_layers() -> dict[int, set[str]]:
+    """Row number -> components of the layering table in docs/architecture.md."""
+    doc = ARCHITECTURE.read_text(encoding="utf-8")
+    start = doc.index("\n## Layering")
+    table = doc[start : doc.find("\n## ", start + 1)]
+    rows: dict[int, set[str]] = {}
+    for number, components in re.findall(r"^\| (\d+) \| (.+?) \|", table, re.M):
+        names = re.findall(r"`([^`]+)`", _without_parentheses(components))
+        rows[int(number)] = {"(api)" if n == "cds_backpain/__init__.py" else n for n in names}
+    return rows
+
+
+def test_the_architecture_doc_shows_these_layers():
+    expected = {i: layer for i, layer in enumerate(LAYERS)}
+    assert documented_layers() == expected, (
+        "docs/architecture.md's layering table and LAYERS differ: keep them in step"
+    )

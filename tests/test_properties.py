@@ -38,7 +38,7 @@ from cds_backpain.testing import (
 )
 from cds_backpain.testing import invariants as inv
 from cds_backpain.testing.builders import reference, with_resource
-from cds_backpain.testing.strategies import _book
+from cds_backpain.testing.strategies import code_book
 
 KB = load_knowledge()
 run = functools.partial(evaluate, now=EXAMPLE_NOW)
@@ -104,7 +104,7 @@ def test_single_resources_are_valid_fhir_r4(resource):
 @pytest.mark.parametrize("concept", sorted(KB.valuesets.concepts))
 def test_every_code_system_of_every_concept_is_generated(concept):
     systems = {s for c, s, _ in KB.valuesets.codes() if c == concept}
-    systems |= {s for s, _ in _book(KB).families.get(concept, ())}  # regex code families
+    systems |= {s for s, _ in code_book(KB).families.get(concept, ())}  # regex code families
     from hypothesis import find
 
     for system in sorted(systems):

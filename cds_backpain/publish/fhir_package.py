@@ -41,9 +41,9 @@ from ..emit._shared import (
     supports_extensions,
 )
 from ..emit.fhir_bundle import PRIORITY, span_identifier
-from ..kb.catalog import when_lines
 from ..kb.knowledge import Knowledge
 from ..kb.models import GuidelineRef, Rule, SourceQuote
+from ..kb.rule_words import when_lines
 
 PACKAGE_NAME = "cds-backpain.knowledge"
 FHIR_VERSION = "4.0.1"

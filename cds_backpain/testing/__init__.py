@@ -27,7 +27,8 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subproce
         name=exc.name,
     ) from None
 
-from ._cases import (
+from .builders import EXAMPLE_NOW
+from .cases import (
     RuleCase,
     category_bundles,
     mechanical_bundles,
@@ -36,7 +37,6 @@ from ._cases import (
     red_flag_rules,
     rule_cases,
 )
-from .builders import EXAMPLE_NOW
 from .shapes import REWRITES, Reshaped, reshaped
 from .strategies import (
     NEGATION_FORMS,

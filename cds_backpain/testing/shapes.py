@@ -39,14 +39,14 @@ from hypothesis import strategies as st
 from . import builders as _fhir
 from .builders import PRESENT
 from .strategies import (
-    _ALT_UNITS,
+    ALT_UNITS,
     CURRENT_CLINICAL,
     EVIDENCE_VERIFICATION,
+    CodeBook,
     Json,
     Knowledgeish,
-    _Book,
-    _book,
-    _now,
+    code_book,
+    evaluation_instant,
     unrelated_resources,
 )
 
@@ -88,7 +88,7 @@ class Reshaped:
 
 @dataclass(frozen=True)
 class _Ctx:
-    book: _Book
+    book: CodeBook
     now: dt.datetime
     subject: str
 
@@ -405,7 +405,7 @@ def _unit_targets(r: Json, ctx: _Ctx) -> list[int]:
         units = {
             ctx.book.units.get(c) for c, k, _ in _sig_of(ctx, part.get("code")) if k == "measure"
         }
-        convertible = len(units) == 1 and q.get("code") in units and q.get("code") in _ALT_UNITS
+        convertible = len(units) == 1 and q.get("code") in units and q.get("code") in ALT_UNITS
         if convertible and isinstance(q.get("value"), int | float) and "comparator" not in q:
             out.append(i)
     return out
@@ -422,7 +422,7 @@ def _unit_variant(r: Json, draw: st.DrawFn, ctx: _Ctx) -> list[Json]:
     out = copy.deepcopy(r)
     i = draw(st.sampled_from(_unit_targets(r, ctx)))
     q = _quantities(out)[i]["valueQuantity"]
-    unit, convert = draw(st.sampled_from(_ALT_UNITS[q["code"]]))
+    unit, convert = draw(st.sampled_from(ALT_UNITS[q["code"]]))
     q.update({"value": convert(float(q["value"])), "unit": unit, "system": UCUM, "code": unit})
     return [out]
 
@@ -477,11 +477,11 @@ def reshaped(
     unknown = set(rewrites) - set(REWRITES)
     if unknown:
         raise ValueError(f"unknown rewrites {sorted(unknown)}; known: {list(REWRITES)}")
-    instant = _now(now)
+    instant = evaluation_instant(now)
 
     @st.composite
     def gen(draw: st.DrawFn) -> Reshaped:
-        book = _book(knowledge)
+        book = code_book(knowledge)
         resources = [copy.deepcopy(e["resource"]) for e in data.get("entry", [])]
         pid = next((r["id"] for r in resources if r.get("resourceType") == "Patient"), "pat")
         ctx = _Ctx(book, instant, f"Patient/{pid}")

@@ -7,7 +7,7 @@ times relative to an evaluation instant ``now`` (default: the examples' instant
 R4B models. Strategies shrink towards small bundles of simple values.
 
 Coherent patients built from the rules (red flags per category, mechanical-only
-patients) are in :mod:`cds_backpain.testing._cases`; everything is re-exported by
+patients) are in :mod:`cds_backpain.testing.cases`; everything is re-exported by
 :mod:`cds_backpain.testing`.
 """
 
@@ -75,7 +75,7 @@ VOID_FORMS = frozenset({"refuted", "entered-in-error", "cancelled"})
 
 #: Generator ranges per canonical unit: (low, high, decimals). Plausible values only;
 #: they steer the generator, they are not clinical thresholds.
-_MEASURE_RANGES: dict[str, tuple[float, float, int]] = {
+MEASURE_RANGES: dict[str, tuple[float, float, int]] = {
     "{score}": (0, 10, 0),
     "Cel": (35.0, 41.5, 1),
     "kg": (35.0, 140.0, 1),
@@ -84,7 +84,7 @@ _MEASURE_RANGES: dict[str, tuple[float, float, int]] = {
     "%": (-20.0, 60.0, 1),
 }
 #: Other UCUM units a measure may arrive in: canonical -> (unit, from canonical).
-_ALT_UNITS: dict[str, tuple[tuple[str, Callable[[float], float]], ...]] = {
+ALT_UNITS: dict[str, tuple[tuple[str, Callable[[float], float]], ...]] = {
     "Cel": (("[degF]", lambda c: c * 9.0 / 5.0 + 32.0),),
     "kg": (("[lb_av]", lambda kg: kg / 0.45359237), ("g", lambda kg: kg * 1000.0)),
     "km": (("[mi_i]", lambda km: km / 1.609344), ("m", lambda km: km * 1000.0)),
@@ -96,7 +96,8 @@ _MAX_DAYS = 3650
 # --------------------------------------------------------------------------- knowledge
 
 
-def _load(knowledge: Knowledgeish | None) -> Knowledgeish:
+def knowledge_or_default(knowledge: Knowledgeish | None) -> Knowledgeish:
+    """``knowledge``, or the bundled knowledge base when it is None."""
     if knowledge is not None:
         return knowledge
     from ..kb.loader import load_knowledge
@@ -105,7 +106,9 @@ def _load(knowledge: Knowledgeish | None) -> Knowledgeish:
 
 
 @dataclass(frozen=True)
-class _Code:
+class ValueSetCode:
+    """One code of a value set, with the concepts it means and its side (if any)."""
+
     system: str
     code: str
     display: str
@@ -121,7 +124,7 @@ class _Code:
 
 
 @dataclass
-class _Book:
+class CodeBook:
     """Codes per concept and system, and what the rules say, for one knowledge base."""
 
     knowledge: Knowledgeish
@@ -130,7 +133,7 @@ class _Book:
     modalities: dict[str, str | None]
     labels: dict[str, str]
     #: concept -> system -> explicitly listed codes
-    codes: dict[str, dict[str, list[_Code]]]
+    codes: dict[str, dict[str, list[ValueSetCode]]]
     #: concept -> [(system, regex)] code families
     families: dict[str, list[tuple[str, str]]]
     plans: dict[str, Any] = field(default_factory=dict)
@@ -145,38 +148,39 @@ class _Book:
         return frozenset(m.concept for m in self.knowledge.valuesets.lookup(system, code))
 
 
-_books: dict[int, tuple[Knowledgeish, _Book]] = {}
+_books: dict[int, tuple[Knowledgeish, CodeBook]] = {}
 _books_lock = threading.Lock()
 #: codings(concept) for the default knowledge base, so a draw reuses one strategy object.
 _codings_cache: dict[str, st.SearchStrategy[list[Json]]] = {}
 
 
-_default: list[_Book] = []
+_default: list[CodeBook] = []
 
 
-def _book(knowledge: Knowledgeish | None) -> _Book:
+def code_book(knowledge: Knowledgeish | None) -> CodeBook:
+    """The :class:`CodeBook` of ``knowledge`` (default: the bundled one), built once."""
     if knowledge is None and _default:
         return _default[0]
-    kb = _load(knowledge)
+    kb = knowledge_or_default(knowledge)
     with _books_lock:
         hit = _books.get(id(kb))
         if hit is not None and hit[0] is kb:
             return hit[1]
     index = kb.valuesets
-    codes: dict[str, dict[str, list[_Code]]] = {}
+    codes: dict[str, dict[str, list[ValueSetCode]]] = {}
     for concept, system, code in index.codes():
         matches = index.lookup(system, code)
         side = next((m.laterality for m in matches if m.concept == concept), None)
         label = index.concepts[concept].label
         codes.setdefault(concept, {}).setdefault(system, []).append(
-            _Code(system, code, label, side, frozenset(m.concept for m in matches))
+            ValueSetCode(system, code, label, side, frozenset(m.concept for m in matches))
         )
     families: dict[str, list[tuple[str, str]]] = {}
     # Regex families, so that family-only codes (ICD-10-CM C-, Z85-, S32.0- ...) are drawn too.
     for concept, system, pattern in index.families():
         families.setdefault(concept, []).append((system, pattern))
     info = index.concepts
-    book = _Book(
+    book = CodeBook(
         knowledge=kb,
         kinds={k: v.kind for k, v in info.items()},
         units={k: v.unit for k, v in info.items()},
@@ -195,7 +199,8 @@ def _book(knowledge: Knowledgeish | None) -> _Book:
 # --------------------------------------------------------------------------- basics
 
 
-def _now(now: dt.datetime | str | None) -> dt.datetime:
+def evaluation_instant(now: dt.datetime | str | None) -> dt.datetime:
+    """``now`` as an aware datetime (ISO text accepted; default :data:`EXAMPLE_NOW`)."""
     if now is None:
         return EXAMPLE_NOW
     if isinstance(now, str):
@@ -203,7 +208,8 @@ def _now(now: dt.datetime | str | None) -> dt.datetime:
     return now if now.tzinfo else now.replace(tzinfo=dt.UTC)
 
 
-def _ago(now: dt.datetime, days: int) -> dt.datetime:
+def days_before(now: dt.datetime, days: int) -> dt.datetime:
+    """The instant ``days`` days before ``now``."""
     return now - dt.timedelta(days=days)
 
 
@@ -226,13 +232,13 @@ _ids = st.from_regex(r"[a-z][a-z0-9]{0,7}", fullmatch=True)
 _days_ago = st.one_of(st.integers(0, 120), st.integers(0, _MAX_DAYS))
 
 
-def _code_strategy(
-    book: _Book,
+def concept_codes(
+    book: CodeBook,
     concept: str,
     *,
     laterality: str | None = None,
     forbid: frozenset[str] = frozenset(),
-) -> st.SearchStrategy[_Code]:
+) -> st.SearchStrategy[ValueSetCode]:
     """One code of ``concept``: a system first (so every system is reachable), then a code."""
     key = ("code", concept, laterality, forbid)
     with book.lock:
@@ -245,9 +251,9 @@ def _code_strategy(
 
 
 def _build_code_strategy(
-    book: _Book, concept: str, laterality: str | None, forbid: frozenset[str]
-) -> st.SearchStrategy[_Code]:
-    per_system: dict[str, list[st.SearchStrategy[_Code]]] = {}
+    book: CodeBook, concept: str, laterality: str | None, forbid: frozenset[str]
+) -> st.SearchStrategy[ValueSetCode]:
+    per_system: dict[str, list[st.SearchStrategy[ValueSetCode]]] = {}
     for system, codes in sorted(book.codes.get(concept, {}).items()):
         ok = [
             c
@@ -261,8 +267,8 @@ def _build_code_strategy(
     if laterality is None:
         for system, regex in book.families.get(concept, ()):
 
-            def as_code(code: str, system: str = system) -> _Code:
-                return _Code(
+            def as_code(code: str, system: str = system) -> ValueSetCode:
+                return ValueSetCode(
                     system,
                     code,
                     book.labels[concept],
@@ -283,7 +289,7 @@ def _build_code_strategy(
     options = {s: st.one_of(v) for s, v in per_system.items()}
 
     @st.composite
-    def gen(draw: st.DrawFn) -> _Code:
+    def gen(draw: st.DrawFn) -> ValueSetCode:
         return draw(options[draw(st.sampled_from(systems))])
 
     return gen()
@@ -301,13 +307,13 @@ def codings(
     ``st.text()`` to put arbitrary (hostile) text in front of the card builder.
     """
 
-    def build(book: _Book) -> st.SearchStrategy[list[Json]]:
+    def build(book: CodeBook) -> st.SearchStrategy[list[Json]]:
         key = ("codings", concept, id(displays))
         with book.lock:
             hit = book.strategies.get(key)
         if hit is not None and displays is None:
             return hit
-        one = _code_strategy(book, concept)
+        one = concept_codes(book, concept)
         shown = displays if displays is not None else st.none()
 
         @st.composite
@@ -331,7 +337,7 @@ def codings(
             cached = _codings_cache.get(concept)
         if cached is not None:
             return cached
-    out = st.deferred(lambda: build(_book(knowledge)))
+    out = st.deferred(lambda: build(code_book(knowledge)))
     if displays is None and knowledge is None:
         with _books_lock:
             _codings_cache[concept] = out
@@ -373,7 +379,7 @@ def patients(
     only approximately the drawn one).
     """
     return _patient(
-        _now(now),
+        evaluation_instant(now),
         ages if ages is not None else st.integers(0, _MAX_AGE),
         genders
         if genders is not None
@@ -388,10 +394,10 @@ def _concept_strategy(
 ) -> st.SearchStrategy[str]:
     if concept is not None:
         return _as_strategy(concept)
-    return st.deferred(lambda: _concepts_of(_book(knowledge), kind))
+    return st.deferred(lambda: _concepts_of(code_book(knowledge), kind))
 
 
-def _concepts_of(book: _Book, kind: str) -> st.SearchStrategy[str]:
+def _concepts_of(book: CodeBook, kind: str) -> st.SearchStrategy[str]:
     with book.lock:
         hit = book.strategies.get(("concepts", kind))
         if hit is None:
@@ -414,7 +420,7 @@ def conditions(
 
     ``onset_days`` is how many days before ``now`` it began (None: no onset).
     """
-    instant = _now(now)
+    instant = evaluation_instant(now)
     clinical = _or(clinical_statuses, st.sampled_from(CLINICAL_STATUSES))
     verification = _or(
         verification_statuses, st.sampled_from(_first("confirmed", VERIFICATION_STATUSES))
@@ -433,7 +439,7 @@ def conditions(
             subject=subject,
             clinical=draw(clinical),
             verification=draw(verification),
-            onset=None if days is None else _ago(instant, days),
+            onset=None if days is None else days_before(instant, days),
         )
 
     return gen()
@@ -462,7 +468,7 @@ def finding_observations(
 ) -> st.SearchStrategy[Json]:
     """An Observation of a finding concept: present (``true``, Present), negated
     (``false``, Absent 2667000) or unanswered, with any Observation status."""
-    instant = _now(now)
+    instant = evaluation_instant(now)
     status_s = _or(statuses, st.sampled_from(_first("final", OBSERVATION_STATUSES)))
     answer_s = _or(answers, st.sampled_from(list(_ANSWERS)))
     when = _or(effective_days, st.one_of(_days_ago, st.none()))
@@ -478,22 +484,23 @@ def finding_observations(
             draw(codings(key, knowledge=knowledge, displays=displays)),
             subject=subject,
             status=draw(status_s),
-            effective=None if days is None else _ago(instant, days),
+            effective=None if days is None else days_before(instant, days),
             value=_ANSWERS[draw(answer_s)],
         )
 
     return gen()
 
 
-def _round(value: float, decimals: int) -> float | int:
+def round_to(value: float, decimals: int) -> float | int:
+    """``value`` rounded to ``decimals`` places (an int for 0)."""
     return round(value) if decimals == 0 else round(value, decimals)
 
 
 @functools.cache
 def _measure_value(unit: str | None) -> st.SearchStrategy[float | int]:
-    lo, hi, dec = _MEASURE_RANGES.get(unit or "", (0.0, 100.0, 1))
+    lo, hi, dec = MEASURE_RANGES.get(unit or "", (0.0, 100.0, 1))
     scale = 10**dec
-    return st.integers(int(lo * scale), int(hi * scale)).map(lambda n: _round(n / scale, dec))
+    return st.integers(int(lo * scale), int(hi * scale)).map(lambda n: round_to(n / scale, dec))
 
 
 def measure_observations(
@@ -512,7 +519,7 @@ def measure_observations(
     ``values`` are in the concept's canonical unit; with ``other_units`` the quantity is
     sometimes written in another UCUM unit (``[degF]``, ``[lb_av]``, ``g``, ``[mi_i]``, ``m``).
     """
-    instant = _now(now)
+    instant = evaluation_instant(now)
     status_s = _or(statuses, st.sampled_from(_first("final", OBSERVATION_STATUSES)))
     when = _or(effective_days, st.one_of(_days_ago, st.none()))
 
@@ -520,11 +527,11 @@ def measure_observations(
 
     @st.composite
     def gen(draw: st.DrawFn) -> Json:
-        book = _book(knowledge)
+        book = code_book(knowledge)
         key = draw(keys)
         unit = book.units.get(key) or ""
         value = draw(values if values is not None else _measure_value(unit))
-        alts = _ALT_UNITS.get(unit, ()) if other_units else ()
+        alts = ALT_UNITS.get(unit, ()) if other_units else ()
         choice = draw(st.integers(0, len(alts)))
         if choice:
             unit, convert = alts[choice - 1]
@@ -535,7 +542,7 @@ def measure_observations(
             draw(codings(key, knowledge=knowledge)),
             subject=subject,
             status=draw(status_s),
-            effective=None if days is None else _ago(instant, days),
+            effective=None if days is None else days_before(instant, days),
             value=(value, unit),
             category="vital-signs",
         )
@@ -563,7 +570,7 @@ def medication_courses(
     Active courses started ``length`` days ago and run on; completed and stopped ones
     lasted ``length`` days and ended before ``now``.
     """
-    instant = _now(now)
+    instant = evaluation_instant(now)
 
     keys = _concept_strategy(concept, "med", knowledge)
 
@@ -580,11 +587,11 @@ def medication_courses(
         rid = draw(_ids)
         if rt == "MedicationRequest":
             return _fhir.medication_request(
-                rid, coding, subject=subject, status=status, authored=_ago(instant, length)
+                rid, coding, subject=subject, status=status, authored=days_before(instant, length)
             )
         if status in ("active", "intended", "on-hold", "unknown", "not-taken"):
             return _fhir.medication_statement(
-                rid, coding, subject=subject, status=status, start=_ago(instant, length)
+                rid, coding, subject=subject, status=status, start=days_before(instant, length)
             )
         ended = draw(st.integers(0, 365))
         return _fhir.medication_statement(
@@ -592,8 +599,8 @@ def medication_courses(
             coding,
             subject=subject,
             status=status,
-            start=_ago(instant, ended + length),
-            end=_ago(instant, ended),
+            start=days_before(instant, ended + length),
+            end=days_before(instant, ended),
         )
 
     return gen()
@@ -608,7 +615,7 @@ def imaging_orders(
     statuses: st.SearchStrategy[str] | None = None,
 ) -> st.SearchStrategy[Json]:
     """An imaging ServiceRequest (draft by default) of an order concept."""
-    instant = _now(now)
+    instant = evaluation_instant(now)
     status_s = _or(statuses, st.just("draft"))
 
     keys = _concept_strategy(concept, "order", knowledge)
@@ -641,11 +648,11 @@ def unrelated_resources(
     subject: str = "Patient/pat",
 ) -> st.SearchStrategy[Json]:
     """A Condition or Observation whose code is in no value set (the CDS must ignore it)."""
-    instant = _now(now)
+    instant = evaluation_instant(now)
 
     @st.composite
     def gen(draw: st.DrawFn) -> Json:
-        book = _book(knowledge)
+        book = code_book(knowledge)
         system, regex = draw(st.sampled_from(_UNRELATED_SYSTEMS))
         code = draw(
             st.from_regex(regex, fullmatch=True).filter(lambda c: not book.lookup(system, c))
@@ -653,7 +660,7 @@ def unrelated_resources(
         coding = [{"system": system, "code": code}]
         if draw(st.booleans()):
             return _fhir.condition(
-                draw(_ids), coding, subject=subject, onset=_ago(instant, draw(_days_ago))
+                draw(_ids), coding, subject=subject, onset=days_before(instant, draw(_days_ago))
             )
         return _fhir.observation(draw(_ids), coding, subject=subject, value=True)
 
@@ -678,9 +685,11 @@ def clinical_resources(
     )
 
 
-def _assemble(
+def assemble_bundle(
     patient: Json, resources: Iterable[Json], now: dt.datetime, bundle_id: str | None = None
 ) -> Json:
+    """A Bundle of ``patient`` and ``resources``, each given a ``<type>-<n>`` id and the
+    patient as subject."""
     pid = patient["id"]
     out = [patient]
     counters: dict[str, int] = {}
@@ -707,7 +716,7 @@ def patient_bundles(
 
     Resource ids are ``<type>-<n>`` (unique), every ``subject`` points at the Patient.
     """
-    instant = _now(now)
+    instant = evaluation_instant(now)
     pat = _or(patient, patients(now=instant))
     res = _or(resources, clinical_resources(now=instant, knowledge=knowledge))
     listed = st.lists(res, min_size=min_resources, max_size=max_resources)
@@ -716,7 +725,7 @@ def patient_bundles(
     # value it is (copyable, docs/qa.md), not as the call that assembled it
     @st.composite
     def bundles(draw: st.DrawFn) -> Json:
-        return _assemble(draw(pat), draw(listed), instant)
+        return assemble_bundle(draw(pat), draw(listed), instant)
 
     return bundles()
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..examples import Example, load_examples
+from ..kb.knowledge import Knowledge
 from ..results import Evaluation
-from .knowledge import Knowledge
 
 
 @dataclass

@@ -1,23 +1,10 @@
-"""Compile :class:`CompiledRules` into a durable-rules ruleset plus a fact encoder.
-
-Only small integers (and the session id) ever reach durable-rules:
-
-* ``kind`` and ``concept`` are replaced by their index in tables built from the
-  rules; a fact whose kind no pattern names is not asserted at all, an unknown
-  concept is left out (no pattern that names concepts can match it).
-* An attribute ``a`` tested by equality or membership becomes ``eq_a``: the index
-  of the rule constant the value equals under the exact rule of
-  :class:`~.compiled.CTest` (``True`` is not ``1``, ``"1"`` is not ``1``, ``1``
-  is ``1.0``). durable-rules itself treats ``true``, ``1`` and ``1.0`` as equal
-  and compares strings with numbers, so typed values never reach it.
-* An attribute tested by ``lt/le/gt/ge`` becomes ``rank_a``: the position of the
-  value among the sorted thresholds of ``a`` (``2*i`` strictly between threshold
-  ``i-1`` and ``i``, ``2*i+1`` on threshold ``i``). Order against every threshold is
-  preserved exactly, whatever the magnitude, so no float is ever serialised (D6)
-  and int/double rounding in the C comparison cannot matter.
+"""Compile :class:`~cds_backpain.engine.compiled.CompiledRules` into a durable-rules
+ruleset and the tables its facts are encoded with (:class:`.encode.DurablePlan`).
 
 Each rule branch becomes the durable rule ``<rule id>#<branch>`` with patterns
-``p0..pN`` as ``{"$and": [kind, concept (equality or "$or"), tests...]}``.
+``p0..pN`` as ``{"$and": [kind, concept (equality or "$or"), tests...]}``, every
+kind, concept, constant and threshold written as its integer in the plan's tables
+(:mod:`.encode`).
 
 Limits measured on durable-rules 2.0.28 and checked here, before anything is
 created (beyond them it hangs, crashes or fails; see the engine notes, D7-D9):
@@ -25,8 +12,7 @@ created (beyond them it hangs, crashes or fails; see the engine notes, D7-D9):
 at most 64 range tests on one attribute under one alpha node; at most 64 alpha
 nodes one fact can activate at once (error 303, after which the process crashes);
 256 rules ending on one alpha node (error 108); 128 ``$or`` nodes under one
-node (error 107); 250 properties per asserted fact (a wider fact silently
-truncates the batch).
+node (error 107); 250 properties per asserted fact (checked per fact by the encoder).
 """
 
 from __future__ import annotations
@@ -36,11 +22,11 @@ import re
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import combinations
 
-from .._errors import EngineError
-from .compiled import CompiledRules, CPattern, CTest
+from ..._errors import EngineError
+from ..compiled import CompiledRules, CPattern, CTest
+from .encode import DurablePlan, Scalar, Slot, fnv32
 
 MAX_PATTERNS_PER_RULE = 16
 MAX_EQUALITY_CONSTANTS = 511
@@ -48,113 +34,12 @@ MAX_RANGE_SIBLINGS = 64
 MAX_ALPHA_ACTIVATIONS = 64
 MAX_RULES_PER_ALPHA_NODE = 256
 MAX_OR_SIBLINGS = 128
-MAX_FACT_PROPERTIES = 250
 
 _RANGE_OPS = {"lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 _ATTRIBUTE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _RULE_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*\Z")
 #: Property names of the session state that share the alpha network with facts.
 _STATE_PROPERTIES = ("$s", "init", "sid", "id", "exception")
-
-Scalar = str | bool | int | float
-_MISSING = object()
-
-
-def fnv32(text: str) -> int:
-    """The 32-bit hash durable-rules identifies sessions, facts and names by."""
-    h = 0x811C9DC5
-    for byte in text.encode():
-        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return h
-
-
-@dataclass(frozen=True, slots=True)
-class _Slot:
-    """How one tested attribute of a fact is encoded."""
-
-    attribute: str
-    eq_name: str
-    strs: Mapping[str, int]
-    bools: Mapping[bool, int]
-    nums: Mapping[int | float, int]
-    rank_name: str
-    thresholds: tuple[int | float, ...] | None
-    threshold_set: frozenset[int | float]
-
-
-@dataclass
-class DurablePlan:
-    """A compiled rule base: the durable ruleset definition and how to encode facts."""
-
-    definition: dict[str, dict[str, object]]
-    rule_ids: tuple[str, ...]
-    kinds: dict[str, int]
-    concepts: dict[str, int]
-    slots: dict[int, tuple[_Slot, ...]]
-    #: Per rule index: (concept, concept index or None) to assert when it fires, or None.
-    conclusions: tuple[tuple[str, int | None] | None, ...]
-    conclusion_kind: int | None
-    property_names: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def max_conclusions(self) -> int:
-        return len({c[0] for c in self.conclusions if c is not None})
-
-    def encode(
-        self, facts: Sequence[Mapping[str, object]], sid: str, ids: Sequence[int]
-    ) -> tuple[list[dict[str, object]], list[str | None]]:
-        """Wire rows for the facts a pattern can match, and every fact's key by position."""
-        rows: list[dict[str, object]] = []
-        keys: list[str | None] = []
-        kinds, concepts, slots = self.kinds, self.concepts, self.slots
-        isfinite = math.isfinite
-        for pos, fact in enumerate(facts):
-            try:
-                kind = fact["kind"]
-                key = str(fact["key"])
-            except (KeyError, TypeError) as exc:
-                raise EngineError(f"fact {pos} needs 'kind' and 'key': {exc!r}") from None
-            keys.append(key)
-            kid = kinds.get(kind) if isinstance(kind, str) else None
-            if kid is None:
-                continue
-            row: dict[str, object] = {"id": ids[pos], "sid": sid, "kind": kid}
-            concept = fact.get("concept")
-            if isinstance(concept, str):
-                cid = concepts.get(concept)
-                if cid is not None:
-                    row["concept"] = cid
-            for slot in slots[kid]:
-                value = fact.get(slot.attribute, _MISSING)
-                kind_of = type(value)
-                if kind_of is str:
-                    index = slot.strs.get(value)  # type: ignore[call-overload]
-                elif kind_of is bool:
-                    index = slot.bools.get(value)  # type: ignore[call-overload]
-                elif kind_of is int or isinstance(value, int | float):
-                    if isinstance(value, float) and not isfinite(value):
-                        raise EngineError(
-                            f"fact {key!r}: {slot.attribute} is {value!r}; only finite numbers"
-                        )
-                    index = slot.nums.get(value)
-                    if slot.thresholds is not None:
-                        row[slot.rank_name] = 2 * bisect_left(slot.thresholds, value) + (
-                            value in slot.threshold_set
-                        )
-                else:
-                    continue
-                if index is not None:
-                    row[slot.eq_name] = index
-            if len(row) > MAX_FACT_PROPERTIES:
-                raise EngineError(
-                    f"fact {key!r} would have {len(row)} properties in durable-rules "
-                    f"(limit {MAX_FACT_PROPERTIES}; wider facts silently truncate the batch)"
-                )
-            rows.append(row)
-        return rows, keys
-
-
-# ----------------------------------------------------------------------------- compile
 
 
 def compile_plan(rules: CompiledRules) -> DurablePlan:
@@ -316,7 +201,7 @@ def _disjoint(p: CPattern, q: CPattern) -> bool:
 
 def _build_slots(
     patterns: Sequence[CPattern], kinds: Mapping[str, int]
-) -> dict[int, tuple[_Slot, ...]]:
+) -> dict[int, tuple[Slot, ...]]:
     constants: dict[str, set[tuple[str, Scalar]]] = defaultdict(set)
     thresholds: dict[str, set[int | float]] = defaultdict(set)
     attrs_by_kind: dict[str, set[str]] = defaultdict(set)
@@ -327,7 +212,7 @@ def _build_slots(
                 thresholds[t.attribute].add(t.value)  # type: ignore[arg-type]
             else:
                 constants[t.attribute].update(_typed(v) for v in _eq_values(t))
-    built: dict[str, _Slot] = {}
+    built: dict[str, Slot] = {}
     for attr in sorted({a for attrs in attrs_by_kind.values() for a in attrs}):
         strs: dict[str, int] = {}
         bools: dict[bool, int] = {}
@@ -337,7 +222,7 @@ def _build_slots(
         for index, (tag, value) in enumerate(ordered):
             table[tag][value] = index  # type: ignore[index]
         ths = tuple(sorted(thresholds[attr])) if attr in thresholds else None
-        built[attr] = _Slot(
+        built[attr] = Slot(
             attribute=attr,
             eq_name=f"eq_{attr}",
             strs=strs,
@@ -353,7 +238,7 @@ def _build_slots(
     }
 
 
-def _rank(slot: _Slot, value: int | float) -> int:
+def _rank(slot: Slot, value: int | float) -> int:
     assert slot.thresholds is not None
     return 2 * bisect_left(slot.thresholds, value) + (value in slot.threshold_set)
 
@@ -365,7 +250,7 @@ def _conditions(
     pattern: CPattern,
     kinds: Mapping[str, int],
     concepts: Mapping[str, int],
-    slots: Mapping[str, _Slot],
+    slots: Mapping[str, Slot],
 ) -> list[Condition]:
     """The pattern as alpha conditions in durable order: kind, concept, eq, range, $or."""
     out: list[Condition] = [("eq", "kind", kinds[pattern.kind])]

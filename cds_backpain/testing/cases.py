@@ -27,23 +27,23 @@ from ..facts import Fact
 from . import builders as _fhir
 from .builders import ABSENT, PRESENT
 from .strategies import (
-    _MEASURE_RANGES,
     CURRENT_CLINICAL,
     EVIDENCE_OBSERVATION,
     EVIDENCE_VERIFICATION,
     HISTORY_CLINICAL,
+    MEASURE_RANGES,
+    CodeBook,
     Json,
     Knowledgeish,
-    _ago,
-    _assemble,
-    _Book,
-    _book,
-    _Code,
-    _code_strategy,
-    _load,
-    _now,
-    _round,
+    ValueSetCode,
+    assemble_bundle,
     clinical_resources,
+    code_book,
+    concept_codes,
+    days_before,
+    evaluation_instant,
+    knowledge_or_default,
+    round_to,
 )
 
 __all__ = [
@@ -65,7 +65,7 @@ _SIDES = ("left", "right", "bilateral")
 
 def red_flag_rules(knowledge: Knowledgeish | None = None) -> tuple[str, ...]:
     """Ids of the recommendation rules flagged ``red_flag`` in the knowledge base."""
-    kb = _load(knowledge)
+    kb = knowledge_or_default(knowledge)
     return tuple(
         rid for rid, r in kb.rules.items() if r.recommend is not None and r.recommend.red_flag
     )
@@ -283,7 +283,7 @@ def _witness(kb: Knowledgeish, plan: _Plan) -> tuple[int, str] | None:
     return None
 
 
-def _plans_for(book: _Book, rule_id: str) -> list[_Plan]:
+def _plans_for(book: CodeBook, rule_id: str) -> list[_Plan]:
     with book.lock:
         if rule_id in book.plans:
             return book.plans[rule_id]
@@ -312,7 +312,7 @@ def _days(tests: Sequence[CTest], preferred: tuple[int, int], usual: int) -> st.
 
 
 def _value(tests: Sequence[CTest], unit: str) -> st.SearchStrategy[float | int]:
-    lo, hi, dec = _MEASURE_RANGES.get(unit, (0.0, 100.0, 1))
+    lo, hi, dec = MEASURE_RANGES.get(unit, (0.0, 100.0, 1))
     scale = 10**dec
     exact = [t.value for t in tests if t.attribute == "value" and t.op in ("eq", "in")]
     if exact:
@@ -328,10 +328,10 @@ def _value(tests: Sequence[CTest], unit: str) -> st.SearchStrategy[float | int]:
     plo, phi = max(iv.lo, int(lo * scale)), min(iv.hi, int(hi * scale))
     if plo > phi:
         plo, phi = iv.lo, min(iv.hi, iv.lo + 10 * scale)
-    return st.integers(plo, phi).map(lambda n: _round(n / scale, dec))
+    return st.integers(plo, phi).map(lambda n: round_to(n / scale, dec))
 
 
-def _facts_of(book: _Book, code: _Code, kind: str, i: int, **attrs: Any) -> list[Fact]:
+def _facts_of(book: CodeBook, code: ValueSetCode, kind: str, i: int, **attrs: Any) -> list[Fact]:
     """The facts ingest should make of a resource coded ``code`` (one per concept)."""
     out = []
     for concept in sorted(code.concepts):
@@ -342,7 +342,7 @@ def _facts_of(book: _Book, code: _Code, kind: str, i: int, **attrs: Any) -> list
 
 
 def _need_resource(
-    book: _Book, need: CPattern, forbid: frozenset[str], now: dt.datetime, i: int
+    book: CodeBook, need: CPattern, forbid: frozenset[str], now: dt.datetime, i: int
 ) -> st.SearchStrategy[tuple[Json, list[Fact]]]:
     """A resource ingest turns into a fact matching ``need``, with the facts predicted."""
     concepts = _concepts(need, forbid) or list(need.concepts)
@@ -360,9 +360,9 @@ def _need_resource(
             if any(t.attribute == "laterality" for t in tests):
                 side = draw(st.sampled_from(_choices(tests, "laterality", _SIDES)))
             days = draw(_days(tests, (0, 120), 7))
-            code = draw(_code_strategy(book, concept, laterality=side, forbid=bad - {concept}))
+            code = draw(concept_codes(book, concept, laterality=side, forbid=bad - {concept}))
             body_side = side if side is not None and code.laterality != side else None
-            when = _ago(now, days)
+            when = days_before(now, days)
             facts = _facts_of(
                 book,
                 code,
@@ -405,12 +405,12 @@ def _need_resource(
             unit = book.units.get(concept) or ""
             value = draw(_value(tests, unit))
             days = draw(_days(tests, (0, 30), 0))
-            code = draw(_code_strategy(book, concept, forbid=bad - {concept}))
+            code = draw(concept_codes(book, concept, forbid=bad - {concept}))
             res = _fhir.observation(
                 "x",
                 [code.coding()],
                 status=draw(st.sampled_from(EVIDENCE_OBSERVATION)),
-                effective=_ago(now, days),
+                effective=days_before(now, days),
                 value=(value, unit),
                 category="vital-signs",
             )
@@ -421,11 +421,11 @@ def _need_resource(
             currents = [c for c in _choices(tests, "current", (True, False)) if zero_ok or not c]
             current = draw(st.sampled_from(currents))
             days = draw(_days(tests, (1, 400), 7))
-            code = draw(_code_strategy(book, concept, forbid=bad - {concept}))
+            code = draw(concept_codes(book, concept, forbid=bad - {concept}))
             if current:
                 facts = _facts_of(book, code, "med", i, current=True, days=days, ended_days=0)
                 res = _fhir.medication_statement(
-                    "x", [code.coding()], status="active", start=_ago(now, days)
+                    "x", [code.coding()], status="active", start=days_before(now, days)
                 )
                 return res, facts
             ended = draw(st.integers(max(1, ended_iv.lo), max(1, min(ended_iv.hi, 365))))
@@ -434,14 +434,14 @@ def _need_resource(
                 "x",
                 [code.coding()],
                 status=draw(st.sampled_from(["completed", "stopped"])),
-                start=_ago(now, ended + days),
-                end=_ago(now, ended),
+                start=days_before(now, ended + days),
+                end=days_before(now, ended),
             )
             return res, facts
         modality = draw(st.sampled_from(_choices(tests, "modality", ("xray", "mri", "ct"))))
         options = [c for c in concepts if book.modalities.get(c) == modality] or [concept]
         concept = draw(st.sampled_from(options))
-        code = draw(_code_strategy(book, concept, forbid=bad - {concept}))
+        code = draw(concept_codes(book, concept, forbid=bad - {concept}))
         res = _fhir.service_request(
             "x", [code.coding()], status="draft", authored=now - dt.timedelta(minutes=10)
         )
@@ -466,7 +466,7 @@ class RuleCase:
 
 
 def _case_strategy(
-    book: _Book,
+    book: CodeBook,
     plans: Sequence[_Plan],
     now: dt.datetime,
     noise: st.SearchStrategy[list[Json]],
@@ -504,7 +504,7 @@ def _case_strategy(
         ok, fired = _fires(kb, plan.rule, facts)
         assume(ok and not (fired & avoid))
         extra = draw(noise)
-        bundle = _assemble(pat, [*needed, *extra], now)
+        bundle = assemble_bundle(pat, [*needed, *extra], now)
         refs = tuple(_fhir.reference(e["resource"]) for e in bundle["entry"][1 : 1 + len(needed)])
         return RuleCase(plan.rule, plan.rules, bundle, refs)
 
@@ -525,10 +525,10 @@ def rule_cases(
     ``max_noise`` adds up to that many random resources (which may, by design, change
     the outcome). Rules no case can be built for are left out.
     """
-    instant = _now(now)
+    instant = evaluation_instant(now)
 
     def build() -> st.SearchStrategy[RuleCase]:
-        book = _book(knowledge)
+        book = code_book(knowledge)
         kb = book.knowledge
         if rules is None:
             ids = [rid for rid, r in kb.rules.items() if r.recommend is not None]
@@ -609,7 +609,7 @@ def mechanical_bundles(
     recommendation that is not a red flag, with no red-flag rule firing."""
 
     def build() -> st.SearchStrategy[Json]:
-        book = _book(knowledge)
+        book = code_book(knowledge)
         kb = book.knowledge
         ids = [
             rid
@@ -618,6 +618,8 @@ def mechanical_bundles(
         ]
         plans = [p for rid in ids for p in _plans_for(book, rid)]
         avoid = frozenset(red_flag_rules(kb))
-        return _case_strategy(book, plans, _now(now), st.just([]), avoid).map(lambda c: c.bundle)
+        return _case_strategy(book, plans, evaluation_instant(now), st.just([]), avoid).map(
+            lambda c: c.bundle
+        )
 
     return st.deferred(build)

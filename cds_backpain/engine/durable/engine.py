@@ -1,7 +1,8 @@
 """The durable-rules 2.0.28 engine, with every measured hazard contained.
 
-:class:`DurableEngine` runs :class:`~.compiled.CompiledRules` through durable-rules'
-C Rete and returns exactly what :class:`~.reference.ReferenceEngine` returns.
+:class:`DurableEngine` runs :class:`~cds_backpain.engine.compiled.CompiledRules` through
+durable-rules' C Rete and returns exactly what
+:class:`~cds_backpain.engine.reference.ReferenceEngine` returns.
 The hazards we measured in durable-rules 2.0.28 (numbered D1-D11 here, in the tests and in
 ``docs/architecture.md``) and how each is contained:
 
@@ -13,7 +14,7 @@ The hazards we measured in durable-rules 2.0.28 (numbered D1-D11 here, in the te
   goes straight to ``durable_rules_engine.assert_facts`` and activations are run
   synchronously by ``Ruleset.do_actions`` into a completion box.
 * D3 ``$not`` is order-sensitive: never used; absent facts are precomputed
-  (:mod:`.prepare`).
+  (:mod:`cds_backpain.engine.prepare`).
 * D4 facts and sessions are identified by a 32-bit hash only: input ``id`` fields
   never reach the engine; every asserted fact gets an integer ``id`` from a table
   whose decimal strings have pairwise distinct hashes (also distinct from every
@@ -22,7 +23,7 @@ The hazards we measured in durable-rules 2.0.28 (numbered D1-D11 here, in the te
   one session is alive at a time (``run`` is serialised).
 * D5 the stock dispatcher threads steal activations: ``Host._run`` is disabled.
 * D6/D7 numbers in exponent form and wide facts truncate a batch: only integers
-  are sent (see :mod:`._durable_plan`), text goes through :mod:`._safe_json`, and
+  are sent (see :mod:`.encode`), text goes through :mod:`.safe_json`, and
   a fact wider than 250 properties is refused, and so are NaN and infinities in
   any attribute a rule tests.
 * D8/D9 limits (equality fan-out, range tests, patterns per rule, alpha fan-out)
@@ -38,8 +39,8 @@ the environment of services and batch jobs; with glibc defaults each evaluation
 page-faults and runs ~3x slower. This module does not set it (it must be in the
 environment before the interpreter starts). Compile rules before forking workers.
 
-durable-rules cannot be imported on Python 3.13+ (D11); :mod:`.select` then falls
-back to the reference engine.
+durable-rules cannot be imported on Python 3.13+ (D11); :mod:`cds_backpain.engine.select`
+then falls back to the reference engine.
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ from typing import Any
 import durable_rules_engine as dre
 from durable import engine as _durable
 
-from .._errors import EngineError
-from ._durable_plan import DurablePlan, compile_plan, fnv32
-from ._safe_json import dumps
-from .compiled import CompiledRules, Firings, conclusion_key
+from ..._errors import EngineError
+from ..compiled import CompiledRules, Firings, conclusion_key
+from .encode import DurablePlan, fnv32
+from .plan import compile_plan
+from .safe_json import dumps
 
 __all__ = ["DurableEngine"]
 
@@ -214,7 +216,7 @@ class DurableEngine:
     # ------------------------------------------------------------------ public
 
     def run(self, rules: CompiledRules, facts: Sequence[dict[str, object]]) -> Firings:
-        """Rule id -> keys of the facts that supported it (see :mod:`.compiled`)."""
+        """Rule id -> keys of the facts that supported it (see :mod:`..compiled`)."""
         with self._lock:
             entry = self._entry(rules)
             sid = self._sessions.current()
