@@ -7,9 +7,10 @@ error: one line on stderr and exit status 2 (see :class:`OneLineErrors`).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -37,7 +38,13 @@ def check_instant(value: str) -> str:
     return instant.isoformat().replace("+00:00", "Z")
 
 
-class InstantType(click.ParamType):
+if TYPE_CHECKING:
+    _StrParamType = click.ParamType[str]
+else:  # older click (pyproject allows 8.1) has no subscriptable ParamType at runtime
+    _StrParamType = click.ParamType
+
+
+class InstantType(_StrParamType):
     """An ISO 8601 evaluation instant, normalised to ``YYYY-MM-DDTHH:MM:SSZ``."""
 
     name = "instant"
@@ -76,11 +83,18 @@ def check_sqlite_exists(url: str) -> None:
 class OneLineErrors(click.Group):
     """A group whose usage errors are one line on stderr (exit 2), without the usage text."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            rv = super().main(*args, standalone_mode=False, **kwargs)
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else "cds-backpain"
             message = " ".join(exc.format_message().split())

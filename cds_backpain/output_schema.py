@@ -96,7 +96,8 @@ def render() -> str:
 @cache
 def load_schema() -> dict[str, Any]:
     """The shipped JSON Schema of ``Evaluation.to_json()``."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
 
 
 if __name__ == "__main__":

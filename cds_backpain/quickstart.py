@@ -55,8 +55,11 @@ def make_token(key_pem: Path, audience: str, *, lifetime: int = 300) -> str:
     """A JWT for one call to ``audience`` (the exact URL), signed with ``key_pem``."""
     import jwt
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
 
     key = serialization.load_pem_private_key(key_pem.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):  # as jwt.encode would refuse it
+        raise TypeError(f"{key_pem} holds no EC private key (ES384 needs one)")
     now = int(time.time())
     claims = {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + lifetime}
     claims["jti"] = str(uuid.uuid4())

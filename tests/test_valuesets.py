@@ -362,6 +362,18 @@ def _not_fhir(vs: dict[str, Any]) -> None:
     vs["compose"]["include"][0]["concept"][0]["codee"] = "x"
 
 
+def _code_only_as_extension(vs: dict[str, Any]) -> None:
+    concept = vs["compose"]["include"][0]["concept"][0]
+    concept["_code"] = {"extension": [{"url": "https://example.org/x", "valueString": "x"}]}
+    del concept["code"]
+
+
+def _regex_only_as_extension(vs: dict[str, Any]) -> None:
+    flt = {"property": "code", "op": "regex"}
+    flt["_value"] = {"extension": [{"url": "https://example.org/x", "valueString": "x"}]}
+    vs["compose"]["include"].append({"system": ICD10CM, "filter": [flt]})
+
+
 def _no_unit(vs: dict[str, Any]) -> None:
     vs["extension"] = [e for e in vs["extension"] if not e["url"].endswith("/canonical-unit")]
 
@@ -376,6 +388,8 @@ def _no_unit(vs: dict[str, Any]) -> None:
         ("sciatica.json", _wrong_id, "does not match the file name"),
         ("fever.json", _not_fhir, "FHIR validation"),
         ("body-weight.json", _no_unit, "canonical-unit"),
+        ("sciatica.json", _code_only_as_extension, "code is missing"),
+        ("malignancy.json", _regex_only_as_extension, "value (the regex) is missing"),
     ],
 )
 def test_a_broken_value_set_is_refused_naming_the_file(
@@ -397,6 +411,18 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
         load_valuesets(vs_dir, cs_dir)
     files = {p.split(":", 1)[0] for p in caught.value.problems}
     assert {"fever.json", "sciatica.json", "broken.json"} <= files
+
+
+def test_a_codesystem_concept_without_a_code_is_refused(tmp_path: Path) -> None:
+    vs_dir, cs_dir = _copy_knowledge(tmp_path)
+
+    def code_as_extension(cs: dict[str, Any]) -> None:
+        del cs["concept"][0]["code"]
+        cs["concept"][0]["_code"] = {"extension": [{"url": "https://example.org/x"}]}
+
+    _edit(cs_dir / "findings.json", code_as_extension)
+    with pytest.raises(KnowledgeError, match=r"findings\.json: a concept has no code"):
+        load_valuesets(vs_dir, cs_dir)
 
 
 def test_a_codesystem_without_a_definition_is_refused(tmp_path: Path) -> None:

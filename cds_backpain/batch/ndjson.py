@@ -31,6 +31,7 @@ Missing data is never silent:
 
 from __future__ import annotations
 
+import builtins
 import gzip
 import json
 import os
@@ -40,10 +41,10 @@ import stat
 import tempfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from .._errors import CdsBackpainError
 
@@ -142,7 +143,7 @@ def _is_ndjson(p: Path) -> bool:
     return p.name.endswith((".ndjson", ".ndjson.gz"))
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> gzip.GzipFile | BinaryIO:
     if path.name.endswith(".gz"):
         return gzip.open(path, "rb")
     return open(path, "rb", buffering=1024 * 1024)
@@ -279,7 +280,8 @@ class ReadStats:
             )
         return reasons
 
-    def note_broken(self, path: Path, number: int, line: bytes) -> None:
+    # ``builtins.bytes``: in this class body ``bytes`` names the byte-count field.
+    def note_broken(self, path: Path, number: int, line: builtins.bytes) -> None:
         """Record an unparsable line: listed by name, and its patient if it can be told."""
         self.broken_lines += 1
         pid = salvage_patient(line)
@@ -489,7 +491,7 @@ def partition(
 
 def _partition_file(
     path: Path,
-    outs: list[IO[bytes]],
+    outs: Sequence[IO[bytes]],
     stats: ReadStats,
     medications: dict[str, bytes],
     progress: Callable[[int], None] | None,

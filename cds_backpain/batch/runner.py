@@ -36,6 +36,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -318,7 +319,7 @@ def _prepare_out(
     return instant, meta
 
 
-def _iso(dt: Any) -> str:
+def _iso(dt: datetime) -> str:
     return dt.isoformat().replace("+00:00", "Z")
 
 
@@ -376,13 +377,13 @@ def run_batch(
     """
     from ..kb.loader import load_knowledge
 
-    paths = [str(p) for p in paths]
+    inputs = [str(p) for p in paths]
     out = Path(out)
     kb = load_knowledge(knowledge_root)  # before the fork: workers inherit it
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive(out) as lock_fd:
         return _run(
-            paths,
+            inputs,
             out,
             kb,
             now=now,

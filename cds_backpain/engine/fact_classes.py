@@ -35,6 +35,8 @@ from .compiled import CompiledRules, CPattern, Firings
 __all__ = ["FactClasses", "PatternIndex", "pattern_index", "reduce_facts", "run_on_classes"]
 
 View = Mapping[str, object]
+#: A keyed engine view, as :meth:`Engine.run` takes it (:func:`.prepare.engine_input`).
+EngineFact = dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ class FactClasses:
     """The representatives of each class, in input order, and the members behind each."""
 
     #: One fact per class (the first in input order); what the engine is given.
-    facts: tuple[View, ...]
+    facts: tuple[EngineFact, ...]
     #: Representative key -> every member key of its class (itself included), input order.
     members: Mapping[str, tuple[str, ...]]
     #: Facts given (before reduction).
@@ -119,12 +121,12 @@ class FactClasses:
         }
 
 
-def reduce_facts(rules: CompiledRules, facts: Sequence[View]) -> FactClasses:
+def reduce_facts(rules: CompiledRules, facts: Sequence[EngineFact]) -> FactClasses:
     """Group ``facts`` (keyed engine views) by the set of patterns of ``rules`` they match."""
     index = pattern_index(rules)
     first: dict[tuple[int, ...], str] = {}
     members: dict[str, list[str]] = {}
-    kept: list[View] = []
+    kept: list[EngineFact] = []
     for fact in facts:
         sig = index.signature(fact)
         if not sig:
@@ -144,7 +146,7 @@ def reduce_facts(rules: CompiledRules, facts: Sequence[View]) -> FactClasses:
     )
 
 
-def run_on_classes(engine: Engine, rules: CompiledRules, facts: Sequence[View]) -> Firings:
+def run_on_classes(engine: Engine, rules: CompiledRules, facts: Sequence[EngineFact]) -> Firings:
     """``engine.run(rules, facts)``, computed on one representative per class of facts."""
     classes = reduce_facts(rules, facts)
     return classes.expand(engine.run(rules, classes.facts))

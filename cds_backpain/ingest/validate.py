@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
@@ -26,6 +26,9 @@ from .r4 import (
     REQUIRED_CODES,
     REQUIRED_CONCEPTS,
 )
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails  # pydantic's own error record (a TypedDict)
 
 _PROFILE_VERSION = re.compile(
     r"^https?://hl7\.org/fhir/(DSTU2|STU3|R4B|R5|R6|1\.0|3\.0|4\.3|4\.[4-9]|5\.\d|6\.\d)/",
@@ -254,7 +257,7 @@ def _issue_code(kind: str) -> str:
     return "value"
 
 
-def _diagnostic(err: dict[str, Any], rt: str) -> str:
+def _diagnostic(err: ErrorDetails, rt: str) -> str:
     kind = err["type"]
     loc = err["loc"]
     name = str(loc[-1]) if loc else rt

@@ -58,8 +58,11 @@ def _eq_values(p: CPattern, attr: str) -> set[object] | None:
     for t in p.tests:
         if t.attribute != attr:
             continue
-        these = set(t.value) if t.op == "in" else {t.value} if t.op == "eq" else None  # type: ignore[arg-type]
-        if these is None:
+        if t.op == "in" and isinstance(t.value, tuple):  # "in" always holds a tuple
+            these: set[object] = set(t.value)
+        elif t.op == "eq":
+            these = {t.value}
+        else:
             continue
         vals = these if vals is None else vals & these
     return vals
@@ -159,4 +162,5 @@ def compile_rules(
         default=list,
     )
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    return CompiledRules(tuple(compiled), absence, consumed, digest), problems  # type: ignore[arg-type]
+    return CompiledRules(tuple(compiled), absence, consumed, digest), problems
+

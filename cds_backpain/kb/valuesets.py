@@ -246,10 +246,13 @@ def _load_codesystems(directory: Path, problems: list[str]) -> dict[str, frozens
         stack = list(cs.concept or ())
         while stack:
             concept = stack.pop()
+            stack.extend(concept.concept or ())
+            if concept.code is None:  # only a ``_code`` extension: FHIR allows it, we do not
+                problems.append(f"{where}: a concept has no code")
+                continue
             codes.append(concept.code)
             if not concept.display or not concept.definition:
                 problems.append(f"{where}: code {concept.code!r} needs a display and a definition")
-            stack.extend(concept.concept or ())
         dupes = sorted({c for c in codes if codes.count(c) > 1})
         if dupes:
             problems.append(f"{where}: codes defined twice: {', '.join(dupes)}")
@@ -287,8 +290,9 @@ class _Builder:
         key = stem.replace("-", "_")
         if vs.id != stem:
             problems.append(f"{name}: id {vs.id!r} does not match the file name ({stem!r})")
-        if vs.url != f"{BASE}/ValueSet/{stem}":
-            problems.append(f"{name}: url must be {BASE}/ValueSet/{stem}")
+        url = f"{BASE}/ValueSet/{stem}"
+        if vs.url != url:
+            problems.append(f"{name}: url must be {url}")
         if vs.name != _pascal(key):
             problems.append(f"{name}: name {vs.name!r} must be {_pascal(key)!r}")
         if vs.status != "active":
@@ -345,6 +349,9 @@ class _Builder:
                 problems.append(f"{where}: CodeSystem {system} is not defined")
             for j, concept in enumerate(inc.concept or ()):
                 cwhere = f"{where}.concept[{j}] ({concept.code})"
+                if concept.code is None:  # only a ``_code`` extension
+                    problems.append(f"{cwhere}: code is missing")
+                    continue
                 code = normalise_code(system, concept.code)
                 if (system, code) in seen:
                     problems.append(f"{cwhere}: code listed twice in this value set")
@@ -378,6 +385,9 @@ class _Builder:
                         f" (got {flt.property!r} {flt.op!r})"
                     )
                     continue
+                if flt.value is None:  # only a ``_value`` extension
+                    problems.append(f"{fwhere}: value (the regex) is missing")
+                    continue
                 try:
                     families.append((system, re.compile(flt.value)))
                 except re.error as exc:
@@ -400,7 +410,7 @@ class _Builder:
             label=label,
             unit=unit,
             modality=modality,
-            url=vs.url,
+            url=url,  # vs.url, checked above
             codes=n_codes,
             filters=len(families),
         )

@@ -186,7 +186,8 @@ def _condition_applies(r: Json, ctx: _Ctx) -> bool:
 
 
 def _condition_to_observation(r: Json, draw: st.DrawFn, ctx: _Ctx) -> list[Json]:
-    value: bool | Json = draw(st.sampled_from([True, PRESENT]))
+    present: list[bool | Json] = [True, PRESENT]
+    value = draw(st.sampled_from(present))
     out = _fhir.observation(
         r["id"],
         _codings(r["code"]),

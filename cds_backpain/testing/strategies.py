@@ -137,7 +137,8 @@ class CodeBook:
     #: concept -> [(system, regex)] code families
     families: dict[str, list[tuple[str, str]]]
     plans: dict[str, Any] = field(default_factory=dict)
-    strategies: dict[Any, Any] = field(default_factory=dict)
+    #: memoised strategies, keyed by (what, concept, ...) so a draw reuses one object
+    strategies: dict[tuple[object, ...], st.SearchStrategy[Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def concepts_of(self, kind: str) -> list[str]:
@@ -150,7 +151,7 @@ class CodeBook:
 _books: dict[int, tuple[Knowledgeish, CodeBook]] = {}
 _books_lock = threading.Lock()
 #: codings(concept) for the default knowledge base, so a draw reuses one strategy object.
-_codings_cache: dict[str, Any] = {}
+_codings_cache: dict[str, st.SearchStrategy[list[Json]]] = {}
 
 
 _default: list[CodeBook] = []
@@ -674,14 +675,13 @@ def clinical_resources(
 ) -> st.SearchStrategy[Json]:
     """Any one resource of this domain: finding Condition or Observation, measure, course,
     imaging order, or an unrelated record."""
-    kw = {"now": now, "knowledge": knowledge, "subject": subject}
     return st.one_of(
-        conditions(**kw),
-        finding_observations(**kw),
-        measure_observations(**kw),
-        medication_courses(**kw),
-        imaging_orders(**kw),
-        unrelated_resources(**kw),
+        conditions(now=now, knowledge=knowledge, subject=subject),
+        finding_observations(now=now, knowledge=knowledge, subject=subject),
+        measure_observations(now=now, knowledge=knowledge, subject=subject),
+        medication_courses(now=now, knowledge=knowledge, subject=subject),
+        imaging_orders(now=now, knowledge=knowledge, subject=subject),
+        unrelated_resources(now=now, knowledge=knowledge, subject=subject),
     )
 
 
