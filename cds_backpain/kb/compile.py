@@ -163,4 +163,3 @@ def compile_rules(
     )
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     return CompiledRules(tuple(compiled), absence, consumed, digest), problems
-
