@@ -6,12 +6,10 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from ..results import urgency_rank
 
 if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge
@@ -138,10 +136,11 @@ def rule_rank(knowledge: Knowledge) -> dict[str, int]:
 
 
 def ordered_conclusions(
-    conclusions: Sequence[Conclusion], rank: Mapping[str, int] | None = None
+    conclusions: Sequence[Conclusion], knowledge: Knowledge
 ) -> list[Conclusion]:
-    """Most urgent first; red flags before others at equal urgency; then in the order of
-    their rules in the knowledge (``rank``, see :func:`rule_rank`); then by id.
+    """Most urgent first (``urgency_order`` of knowledge/policy.yaml); red flags before
+    others at equal urgency; then in the order of their rules in the knowledge (see
+    :func:`rule_rank`); then by id.
 
     Self-care conclusions are dropped when any conclusion is a red flag (the resolve
     stage already guarantees this; this is the last line of defence). Duplicate ids
@@ -157,8 +156,9 @@ def ordered_conclusions(
         if dropped:
             logger.warning("self-care conclusions dropped beside a red flag: %s", dropped)
         kept = [c for c in kept if c.red_flag or not c.self_care]
-    order = rank or {}
+    order = rule_rank(knowledge)
     last = len(order)
+    urgency_rank = knowledge.policy.urgency_rank
 
     def position(c: Conclusion) -> int:
         return min((order.get(r, last) for r in c.rules), default=order.get(c.id, last))

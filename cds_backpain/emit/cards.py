@@ -29,7 +29,6 @@ from ._shared import (
     ordered_conclusions,
     prune,
     rebase,
-    rule_rank,
     stable_uuid,
     validating,
 )
@@ -40,14 +39,10 @@ if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge
 
 __all__ = [
-    "DISCLAIMER",
     "build_cards",
     "render_card_markdown",
     "suggestion_resource",
 ]
-
-#: First line of every card detail.
-DISCLAIMER = "_Decision support to weigh with your clinical judgement; not a diagnosis._"
 
 QUOTE_CHARS = 200
 STATEMENT_CHARS = 160
@@ -82,7 +77,7 @@ def build_cards(
     by_rule: dict[str, list[Derivation]] = {}
     for d in derivations:
         by_rule.setdefault(d.rule, []).append(d)
-    ordered = ordered_conclusions(conclusions, rule_rank(knowledge))
+    ordered = ordered_conclusions(conclusions, knowledge)
     cards = [_card(c, knowledge, patient_ref, service_label, by_rule, facts) for c in ordered]
     return [rebase(card) for card in merge_same_actions(cards, knowledge)]
 
@@ -167,7 +162,7 @@ def _detail(
 ) -> str:
     words = knowledge.wording
     blocks = [
-        DISCLAIMER,
+        words.disclaimer,
         f"**Urgency:** {escape_markdown(words.urgency.get(c.urgency, c.urgency))} · "
         f"**Imaging:** {escape_markdown(words.imaging.get(c.imaging, c.imaging))}",
     ]

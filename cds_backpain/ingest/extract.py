@@ -51,9 +51,6 @@ UCUM = "http://unitsofmeasure.org"
 MAX_AGE_YEARS = 130
 #: How far after ``now`` a recorded time may lie (clock skew, time zones).
 FUTURE_SLACK = dt.timedelta(days=1)
-#: Running-load change compares the latest week with the weeks of this many days before it
-#: (used when knowledge/parameters.yaml has no ``running_load_window_days``).
-RUNNING_LOAD_WINDOW_DAYS = 28
 #: Courses of one drug class this many days apart or closer are one exposure episode
 #: (used when knowledge/parameters.yaml has no ``medication_course_gap_days``).
 MEDICATION_COURSE_GAP_DAYS = 30
@@ -716,7 +713,13 @@ class Extractor:
         return self.derived_fact(WEIGHT_LOSS_PCT, loss, latest, in_window)
 
     def load_change(self, weeks: list[Measured]) -> Fact | None:
-        window = _param(self.parameters, "running_load_window_days") or RUNNING_LOAD_WINDOW_DAYS
+        window = _param(self.parameters, "running_load_window_days")
+        if window is None:
+            self.problems.warn(
+                "informational",
+                "parameter running_load_window_days is not set; running-load change is not derived",
+            )
+            return None
         timed = [w for w in weeks if w.when is not None]
         if len(timed) < 2:
             return None

@@ -6,10 +6,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine.compiled import CompiledRules
-from .models import Guideline, LinkPolicy, Parameter, Policy, Rule, SourceDocument, Wording
+from ..vocabulary import SourceSpan
+from .models import (
+    FhirCodes,
+    Guideline,
+    LinkPolicy,
+    Parameter,
+    Policy,
+    Rule,
+    SourceDocument,
+    Wording,
+)
 
 if TYPE_CHECKING:
-    from ..results import SourceSpan
     from .valuesets import ValueSetIndex
 
 
@@ -43,6 +52,8 @@ class Knowledge:
     labels: dict[str, str] = field(default_factory=dict)
     #: Words around the rules' text on cards and service answers (templates.yaml).
     wording: Wording = None  # type: ignore[assignment]  # always set by the loader
+    #: The FHIR codes the urgencies become in the Bundle (templates.yaml ``fhir``).
+    fhir_codes: FhirCodes = None  # type: ignore[assignment]  # always set by the loader
     #: knowledge/links.yaml: allowed link hosts and internal-note phrases (None in
     #: hand-built test knowledge).
     link_policy: LinkPolicy | None = None

@@ -40,7 +40,7 @@ from ..emit._shared import (
     RULES_SYSTEM,
     supports_extensions,
 )
-from ..emit.fhir_bundle import PRIORITY, span_identifier
+from ..emit.fhir_bundle import span_identifier
 from ..kb.catalog import when_lines
 from ..kb.knowledge import Knowledge
 from ..kb.models import GuidelineRef, Rule, SourceQuote
@@ -256,7 +256,7 @@ def _action(kb: Knowledge, rule: Rule) -> dict[str, Any]:
         action["textEquivalent"] = f"Concludes {rule.concept} (used by other rules)."
         return action
     action["textEquivalent"] = rec.summary
-    action["priority"] = PRIORITY[rec.urgency]
+    action["priority"] = kb.fhir_codes.priority[rec.urgency]
     action["code"] = [
         {
             "coding": [

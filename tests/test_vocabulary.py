@@ -1,0 +1,105 @@
+"""The vocabulary kb and results share: generated from the knowledge, checked at load."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import get_args
+
+import pytest
+import yaml
+
+from cds_backpain import KnowledgeError
+from cds_backpain.kb.codegen import CATEGORY_CODESYSTEM, CATEGORY_MODULE, main, render_categories
+from cds_backpain.kb.loader import knowledge_root, load_knowledge
+from cds_backpain.vocabulary import Category, Imaging, Rating, Urgency
+
+ROOT = knowledge_root()
+
+
+def test_the_generated_categories_are_current():
+    codesystem = json.loads((ROOT / CATEGORY_CODESYSTEM).read_text(encoding="utf-8"))
+    assert CATEGORY_MODULE.read_text(encoding="utf-8") == render_categories(codesystem), (
+        "cds_backpain/vocabulary/categories.py is stale: run python -m cds_backpain.kb.codegen"
+    )
+    assert main(["--check"]) == 0
+    assert list(get_args(Category)) == [c["code"] for c in codesystem["concept"]]
+
+
+def _copy(tmp_path: Path) -> Path:
+    root = tmp_path / "knowledge"
+    shutil.copytree(ROOT, root)
+    return root
+
+
+def test_a_category_the_generated_vocabulary_lacks_is_refused_at_load(tmp_path):
+    root = _copy(tmp_path)
+    path = root / CATEGORY_CODESYSTEM
+    cs = json.loads(path.read_text(encoding="utf-8"))
+    cs["concept"].append(
+        {"code": "new_category", "display": "new category", "definition": "A new one."}
+    )
+    path.write_text(json.dumps(cs), encoding="utf-8")
+    with pytest.raises(
+        KnowledgeError, match=re.escape("regenerate with python -m cds_backpain.kb.codegen")
+    ):
+        load_knowledge(root)
+
+
+def _edit_yaml(root: Path, name: str, edit) -> None:
+    path = root / name
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("urgency_order", ["self_care", "routine", "urgent"]),  # emergency missing
+        ("imaging_order", ["none", "xray", "mri", "ct", "urgent_mri", "ct"]),  # ct twice
+    ],
+)
+def test_the_headline_orders_list_every_value_exactly_once(tmp_path, field, value):
+    root = _copy(tmp_path)
+    _edit_yaml(root, "policy.yaml", lambda d: d.__setitem__(field, value))
+    with pytest.raises(KnowledgeError, match=f"policy.yaml: {field}: .*exactly once"):
+        load_knowledge(root)
+
+
+def test_the_headline_orders_come_from_the_policy():
+    policy = load_knowledge().policy
+    assert policy.urgency_order == ("self_care", "routine", "urgent", "emergency")
+    assert policy.imaging_order == ("none", "xray", "mri", "ct", "urgent_mri")
+    assert sorted(policy.urgency_order) == sorted(get_args(Urgency))
+    assert sorted(policy.imaging_order) == sorted(get_args(Imaging))
+    assert policy.imaging_rank("ct") < policy.imaging_rank("urgent_mri")
+    assert policy.urgency_rank(None) == -1
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "key"),
+    [
+        ("wording", "urgency", "routine"),
+        ("wording", "imaging", "ct"),
+        ("wording", "rating", "not-appropriate"),
+        ("fhir", "priority", "emergency"),
+        ("fhir", "detected_issue_severity", "urgent"),
+    ],
+)
+def test_every_urgency_imaging_and_rating_has_its_words(tmp_path, section, field, key):
+    root = _copy(tmp_path)
+    _edit_yaml(root, "templates.yaml", lambda d: d[section][field].pop(key))
+    with pytest.raises(KnowledgeError, match=f"templates.yaml: {section}: {field}: .*{key}"):
+        load_knowledge(root)
+
+
+def test_the_words_cover_the_vocabulary():
+    kb = load_knowledge()
+    assert set(kb.wording.urgency) == set(get_args(Urgency))
+    assert set(kb.wording.imaging) == set(get_args(Imaging))
+    assert set(kb.wording.rating) == set(get_args(Rating))
+    assert kb.fhir_codes.priority["emergency"] == "stat"
+    assert kb.fhir_codes.detected_issue_severity["urgent"] == "high"
