@@ -103,3 +103,41 @@ def test_the_words_cover_the_vocabulary():
     assert set(kb.wording.rating) == set(get_args(Rating))
     assert kb.fhir_codes.priority["emergency"] == "stat"
     assert kb.fhir_codes.detected_issue_severity["urgent"] == "high"
+
+
+ROLE_URL = "https://cds-backpain.example.org/fhir/StructureDefinition/ingest-role"
+
+
+def test_the_concepts_ingest_derives_from_are_named_by_the_value_sets():
+    roles = load_knowledge().valuesets.roles
+    assert roles == {
+        "running-load-change": "running_load_change",
+        "weekly-distance-series": "weekly_running_distance",
+        "weight-loss": "weight_loss_pct",
+        "weight-series": "body_weight",
+    }
+
+
+def _drop_role(root: Path, name: str) -> dict:
+    path = root / "valuesets" / f"{name}.json"
+    vs = json.loads(path.read_text(encoding="utf-8"))
+    vs["extension"] = [e for e in vs["extension"] if e["url"] != ROLE_URL]
+    path.write_text(json.dumps(vs), encoding="utf-8")
+    return vs
+
+
+def test_an_ingest_role_no_value_set_plays_is_refused_at_load(tmp_path):
+    root = _copy(tmp_path)
+    _drop_role(root, "weight-loss-pct")
+    with pytest.raises(KnowledgeError, match="no measure value set has ingest-role 'weight-loss'"):
+        load_knowledge(root)
+
+
+def test_an_ingest_role_is_played_by_one_measure_only(tmp_path):
+    root = _copy(tmp_path)
+    path = root / "valuesets" / "sciatica.json"
+    vs = json.loads(path.read_text(encoding="utf-8"))
+    vs["extension"].append({"url": ROLE_URL, "valueCode": "weight-series"})
+    path.write_text(json.dumps(vs), encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="ingest-role is only for measures"):
+        load_knowledge(root)

@@ -71,11 +71,13 @@ MED_NO_FACT = frozenset({"entered-in-error", "not-taken"})
 DISPENSE_USED = frozenset({"completed", "in-progress"})
 SERVICE_ORDER_STATUS = frozenset({"draft", "active"})
 
-#: Concepts handled as a series (only the latest reading becomes a fact) and derived ones.
-BODY_WEIGHT = "body_weight"
-WEEKLY_DISTANCE = "weekly_running_distance"
-WEIGHT_LOSS_PCT = "weight_loss_pct"
-RUNNING_LOAD_CHANGE = "running_load_change"
+#: Ingest roles of measures (the ``ingest-role`` extension of their value sets, so the
+#: concept keys are knowledge): the series only the latest reading of becomes a fact, and
+#: the measures derived from them.
+WEIGHT_SERIES = "weight-series"
+DISTANCE_SERIES = "weekly-distance-series"
+WEIGHT_LOSS = "weight-loss"
+LOAD_CHANGE = "running-load-change"
 
 
 FINDING_OR_MEASURE = frozenset({"finding", "measure"})
@@ -656,18 +658,23 @@ class Extractor:
         by_concept: dict[str, list[Measured]] = {}
         for ms in self.out.measured:
             by_concept.setdefault(ms.fact.concept, []).append(ms)
+        roles = self.vs.roles
+        weight, distance = roles.get(WEIGHT_SERIES), roles.get(DISTANCE_SERIES)
         for concept, items in sorted(by_concept.items()):
-            if concept in (BODY_WEIGHT, WEEKLY_DISTANCE):
+            if concept in (weight, distance):
                 out.append(_latest(items).fact)
             else:
                 out.extend(i.fact for i in items)
-        weights = by_concept.get(BODY_WEIGHT, [])
-        if len(weights) >= 2:
-            derived = self.weight_loss(weights)
+        weights = by_concept.get(weight, []) if weight else []
+        loss = roles.get(WEIGHT_LOSS)
+        if loss and len(weights) >= 2:
+            derived = self.weight_loss(weights, loss)
             if derived is not None:
                 out.append(derived)
-        if RUNNING_LOAD_CHANGE not in by_concept and len(by_concept.get(WEEKLY_DISTANCE, [])) >= 2:
-            derived = self.load_change(by_concept[WEEKLY_DISTANCE])
+        weeks = by_concept.get(distance, []) if distance else []
+        change = roles.get(LOAD_CHANGE)
+        if change and change not in by_concept and len(weeks) >= 2:
+            derived = self.load_change(weeks, change)
             if derived is not None:
                 out.append(derived)
         return out
@@ -689,7 +696,7 @@ class Extractor:
             label=getattr(info, "label", None),
         )
 
-    def weight_loss(self, weights: list[Measured]) -> Fact | None:
+    def weight_loss(self, weights: list[Measured], concept: str) -> Fact | None:
         window = _param(self.parameters, "weight_loss_window_days")
         if window is None:
             self.problems.warn(
@@ -710,9 +717,9 @@ class Extractor:
         if top <= 0:
             return None
         loss = max(0.0, (top - (latest.fact.value or 0.0)) / top * 100.0)
-        return self.derived_fact(WEIGHT_LOSS_PCT, loss, latest, in_window)
+        return self.derived_fact(concept, loss, latest, in_window)
 
-    def load_change(self, weeks: list[Measured]) -> Fact | None:
+    def load_change(self, weeks: list[Measured], concept: str) -> Fact | None:
         window = _param(self.parameters, "running_load_window_days")
         if window is None:
             self.problems.warn(
@@ -733,7 +740,7 @@ class Extractor:
         if mean <= 0:
             return None
         change = ((latest.fact.value or 0.0) - mean) / mean * 100.0
-        return self.derived_fact(RUNNING_LOAD_CHANGE, change, latest, earlier)
+        return self.derived_fact(concept, change, latest, earlier)
 
 
 def _latest(items: list[Measured]) -> Measured:

@@ -40,7 +40,7 @@ from .models import (
 )
 from .provenance import resolve_quote, sha256_hex
 from .supports import unsupported
-from .valuesets import ValueSetIndex, load_valuesets
+from .valuesets import INGEST_ROLES, ValueSetIndex, load_valuesets
 
 ENV_ROOT = "CDS_BACKPAIN_KNOWLEDGE"
 _ALLOWED_VALUES: dict[str, set[object]] = {
@@ -397,6 +397,10 @@ def _load(root: Path) -> Knowledge:
         raise KnowledgeError(problems + exc.problems) from None
 
     _check_categories(root, problems)
+    problems.extend(
+        f"valuesets: no measure value set has ingest-role {role!r} (docs/terminology.md)"
+        for role in sorted(INGEST_ROLES - set(vs.roles))
+    )
     rules, domains, spans = _load_rules(
         root, params, guidelines, sources, texts, templates, vs, problems
     )

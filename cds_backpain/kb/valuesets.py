@@ -49,6 +49,7 @@ EXT = BASE + "/StructureDefinition/"
 EXT_FACT_KIND = EXT + "fact-kind"
 EXT_UNIT = EXT + "canonical-unit"
 EXT_MODALITY = EXT + "imaging-modality"
+EXT_INGEST_ROLE = EXT + "ingest-role"
 EXT_LATERALITY = EXT + "laterality"
 EXT_CONFIDENCE = EXT + "code-confidence"
 OWN_SYSTEM = BASE + "/CodeSystem/findings"
@@ -73,6 +74,12 @@ SYSTEM_ALIASES: dict[str, str] = {
 #: (e.g. the medication routes and dose forms that are not systemic exposure).
 FACT_KINDS = frozenset({"finding", "measure", "med", "order", "qualifier"})
 MODALITIES = frozenset({"xray", "mri", "ct"})
+#: What ingest does with a measure beyond making facts of it (``ingest-role``): serial body
+#: weights and weekly running distances become one fact (the latest reading) and are the
+#: series weight loss and running-load change are derived from.
+INGEST_ROLES = frozenset(
+    {"weight-series", "weekly-distance-series", "weight-loss", "running-load-change"}
+)
 LATERALITIES = frozenset({"left", "right", "bilateral"})
 CONFIDENCES = frozenset({"HIGH", "MEDIUM"})
 #: No real code is longer; longer input never matches (and never reaches a regex).
@@ -136,6 +143,9 @@ class ValueSetIndex:
     #: concept a rule can name, so they are kept apart from ``concepts`` and ``codes()``.
     qualifiers: dict[str, ConceptInfo] = field(default_factory=dict)
     _qualifier_codes: tuple[tuple[str, str, str], ...] = ()
+    #: Ingest role (``ingest-role`` extension, :data:`INGEST_ROLES`) -> the concept key
+    #: that plays it.
+    roles: dict[str, str] = field(default_factory=dict)
 
     def lookup(self, system: str | None, code: str | None) -> tuple[ConceptMatch, ...]:
         """All concepts ``code`` of ``system`` belongs to, sorted by concept key.
@@ -268,6 +278,7 @@ class _Builder:
         self.filters: dict[str, list[tuple[re.Pattern[str], ConceptMatch]]] = {}
         self.explicit: list[tuple[str, str, str]] = []
         self.qualifiers: dict[str, ConceptInfo] = {}
+        self.roles: dict[str, str] = {}
         self.qualifier_codes: list[tuple[str, str, str]] = []
 
     def add_file(self, path: Path) -> None:
@@ -314,6 +325,14 @@ class _Builder:
             )
         if kind != "order" and modality:
             problems.append(f"{name}: imaging-modality is only for orders")
+        role = _one(vs.extension, EXT_INGEST_ROLE, name, problems)
+        if role is not None:
+            if role not in INGEST_ROLES:
+                problems.append(f"{name}: ingest-role {role!r} not in {sorted(INGEST_ROLES)}")
+            elif kind != "measure":
+                problems.append(f"{name}: ingest-role is only for measures")
+            elif role in self.roles:
+                problems.append(f"{name}: ingest-role {role!r} is {self.roles[role]!r}'s already")
         if vs.compose is None or not vs.compose.include:
             problems.append(f"{name}: compose.include is empty")
             self.problems.extend(problems)
@@ -393,6 +412,8 @@ class _Builder:
             n_codes += 1
         for system, pattern in families:
             self.filters.setdefault(system, []).append((pattern, plain))
+        if role is not None:
+            self.roles[role] = key
         infos = self.qualifiers if kind == "qualifier" else self.concepts
         infos[key] = ConceptInfo(
             key=key,
@@ -413,6 +434,7 @@ class _Builder:
             _explicit=tuple(self.explicit),
             qualifiers=dict(sorted(self.qualifiers.items())),
             _qualifier_codes=tuple(self.qualifier_codes),
+            roles=dict(sorted(self.roles.items())),
         )
 
 
