@@ -141,3 +141,34 @@ def test_an_ingest_role_is_played_by_one_measure_only(tmp_path):
     path.write_text(json.dumps(vs), encoding="utf-8")
     with pytest.raises(KnowledgeError, match="ingest-role is only for measures"):
         load_knowledge(root)
+
+
+def test_ingest_reads_exactly_the_qualifier_value_sets_the_loader_requires():
+    from cds_backpain.ingest.qualifiers import REQUIRED
+    from cds_backpain.kb.valuesets import INGEST_QUALIFIERS
+
+    assert set(REQUIRED) == INGEST_QUALIFIERS
+    assert set(load_knowledge().valuesets.qualifiers) >= INGEST_QUALIFIERS
+
+
+def test_a_missing_answer_value_set_is_refused_at_load(tmp_path):
+    root = _copy(tmp_path)
+    (root / "valuesets" / "answer-present.json").unlink()
+    with pytest.raises(KnowledgeError, match=re.escape("answer-present.json is missing")):
+        load_knowledge(root)
+
+
+def test_the_builders_and_the_synthetic_batch_write_the_knowledge_answer_codes():
+    from cds_backpain.batch import synth
+    from cds_backpain.testing import builders
+
+    kb = load_knowledge()
+    for coding, key in ((builders.PRESENT, "answer_present"), (builders.ABSENT, "answer_absent")):
+        (match,) = kb.valuesets.lookup(coding["system"], coding["code"])
+        assert match.concept == key
+    assert synth.PRESENT["coding"][0]["code"] == builders.PRESENT["code"] == "52101004"
+    assert synth.ABSENT["coding"][0]["code"] == builders.ABSENT["code"] == "2667000"
+    for side, coding in builders.SIDE_QUALIFIERS.items():
+        (match,) = kb.valuesets.lookup(coding["system"], coding["code"])
+        assert (match.concept, match.laterality) == ("body_site_side", side)
+    assert set(builders.SIDE_QUALIFIERS) == {"left", "right", "bilateral"}

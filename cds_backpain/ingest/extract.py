@@ -34,11 +34,11 @@ from .fhirtime import FhirTime, fhir_time, whole_days, whole_years
 from .identity import Resolver
 from .outcome import Problems, clip
 from .qualifiers import (
-    ABSENT,
+    ANSWER_ABSENT,
+    ANSWER_PRESENT,
     BODY_SITE_SIDE,
     INTERPRETATION_NEGATIVE,
     INTERPRETATION_POSITIVE,
-    PRESENT,
 )
 from .r4 import CONDITION_CLINICAL, CONDITION_VER_STATUS
 from .units import convert
@@ -81,6 +81,7 @@ LOAD_CHANGE = "running-load-change"
 
 
 FINDING_OR_MEASURE = frozenset({"finding", "measure"})
+QUALIFIER = frozenset({"qualifier"})
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,11 @@ class Extractor:
         """Laterality from the codes themselves, else from bodySite qualifiers."""
         sides = {m.laterality for m in matches if m.laterality}
         if not sides:
-            sides = {BODY_SITE_SIDE[c] for c in _codings(body_sites) if c in BODY_SITE_SIDE}
+            sides = {
+                m.laterality
+                for m in self.match(_codings(body_sites), QUALIFIER).get(BODY_SITE_SIDE, ())
+                if m.laterality
+            }
         if not sides:
             return None
         if len(sides) == 1:
@@ -393,10 +398,10 @@ class Extractor:
         if m.valueBoolean is not None:
             return bool(m.valueBoolean)
         if m.valueCodeableConcept is not None:
-            codes = set(_codings([m.valueCodeableConcept]))
-            if codes & ABSENT:
+            answers = self.qualifiers(_codings([m.valueCodeableConcept]))
+            if ANSWER_ABSENT in answers:
                 return False
-            if codes & PRESENT:
+            if ANSWER_PRESENT in answers:
                 return True
             self.problems.warn(
                 "code-invalid",
@@ -406,10 +411,12 @@ class Extractor:
             return None
         if m.valueQuantity is not None:
             return None  # a finding valued by a quantity: not a yes/no answer
-        interpreted = set(_codings(m.interpretation or []))
-        if interpreted & INTERPRETATION_NEGATIVE and not interpreted & INTERPRETATION_POSITIVE:
+        interpreted = self.qualifiers(_codings(m.interpretation or []))
+        negative = INTERPRETATION_NEGATIVE in interpreted
+        positive = INTERPRETATION_POSITIVE in interpreted
+        if negative and not positive:
             return False
-        if interpreted & INTERPRETATION_POSITIVE and not interpreted & INTERPRETATION_NEGATIVE:
+        if positive and not negative:
             return True
         if part.panel:
             return None  # a panel's own code: its components carry the answers
@@ -504,7 +511,7 @@ class Extractor:
 
     def qualifiers(self, codings: list[tuple[str, str]]) -> set[str]:
         """The qualifier concepts (knowledge/valuesets, fact-kind qualifier) of ``codings``."""
-        return set(self.match(codings, frozenset({"qualifier"})))
+        return set(self.match(codings, QUALIFIER))
 
     def systemic(self, e: Entry, dosages: list[Any], med: Any) -> tuple[bool, bool]:
         """(systemic, single administration) of a course, from Dosage.route and the

@@ -40,7 +40,7 @@ from .models import (
 )
 from .provenance import resolve_quote, sha256_hex
 from .supports import unsupported
-from .valuesets import INGEST_ROLES, ValueSetIndex, load_valuesets
+from .valuesets import INGEST_QUALIFIERS, INGEST_ROLES, ValueSetIndex, load_valuesets
 
 ENV_ROOT = "CDS_BACKPAIN_KNOWLEDGE"
 _ALLOWED_VALUES: dict[str, set[object]] = {
@@ -400,6 +400,11 @@ def _load(root: Path) -> Knowledge:
     problems.extend(
         f"valuesets: no measure value set has ingest-role {role!r} (docs/terminology.md)"
         for role in sorted(INGEST_ROLES - set(vs.roles))
+    )
+    problems.extend(
+        f"valuesets: the qualifier value set {key.replace('_', '-')}.json is missing "
+        "(ingest reads it; docs/terminology.md)"
+        for key in sorted(INGEST_QUALIFIERS - set(vs.qualifiers))
     )
     rules, domains, spans = _load_rules(
         root, params, guidelines, sources, texts, templates, vs, problems

@@ -77,6 +77,17 @@ MODALITIES = frozenset({"xray", "mri", "ct"})
 #: What ingest does with a measure beyond making facts of it (``ingest-role``): serial body
 #: weights and weekly running distances become one fact (the latest reading) and are the
 #: series weight loss and running-load change are derived from.
+#: Qualifier value sets ingest reads to answer a finding and to find its side
+#: (cds_backpain/ingest/qualifiers.py): a knowledge base without one does not load.
+INGEST_QUALIFIERS = frozenset(
+    {
+        "answer_present",
+        "answer_absent",
+        "interpretation_positive",
+        "interpretation_negative",
+        "body_site_side",
+    }
+)
 INGEST_ROLES = frozenset(
     {"weight-series", "weekly-distance-series", "weight-loss", "running-load-change"}
 )
