@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from .._errors import KnowledgeError
 from ..facts import TESTABLE_ATTRIBUTES
-from ..vocabulary import Category, SourceSpan
+from ..vocabulary import Category, Laterality, Modality, SourceSpan
 from .codegen import CATEGORY_CODESYSTEM, category_codes
 from .compile import compile_rules
 from .knowledge import Knowledge
@@ -46,11 +46,11 @@ ENV_ROOT = "CDS_BACKPAIN_KNOWLEDGE"
 _ALLOWED_VALUES: dict[str, set[object]] = {
     "sex": {"male", "female", "other", "unknown"},
     "status": {"active", "history"},
-    "laterality": {"left", "right", "bilateral"},
+    "laterality": set(get_args(Laterality)),
     "present": {True, False},
     "current": {True, False},
     "onset_known": {True, False},
-    "modality": {"xray", "mri", "ct"},
+    "modality": set(get_args(Modality)),
 }
 _NUMERIC = {"age", "days", "ended_days", "value"}
 

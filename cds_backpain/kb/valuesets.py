@@ -21,13 +21,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.valueset import ValueSet
 from pydantic import ValidationError
 
 from .._errors import KnowledgeError
+from ..vocabulary import Laterality, Modality
 
 __all__ = [
     "CPT",
@@ -73,7 +74,7 @@ SYSTEM_ALIASES: dict[str, str] = {
 #: ``qualifier`` value sets never become facts: ingest reads them to qualify a resource
 #: (e.g. the medication routes and dose forms that are not systemic exposure).
 FACT_KINDS = frozenset({"finding", "measure", "med", "order", "qualifier"})
-MODALITIES = frozenset({"xray", "mri", "ct"})
+MODALITIES = frozenset(get_args(Modality))
 #: What ingest does with a measure beyond making facts of it (``ingest-role``): serial body
 #: weights and weekly running distances become one fact (the latest reading) and are the
 #: series weight loss and running-load change are derived from.
@@ -91,7 +92,7 @@ INGEST_QUALIFIERS = frozenset(
 INGEST_ROLES = frozenset(
     {"weight-series", "weekly-distance-series", "weight-loss", "running-load-change"}
 )
-LATERALITIES = frozenset({"left", "right", "bilateral"})
+LATERALITIES = frozenset(get_args(Laterality))
 CONFIDENCES = frozenset({"HIGH", "MEDIUM"})
 #: No real code is longer; longer input never matches (and never reaches a regex).
 MAX_CODE_LENGTH = 64
