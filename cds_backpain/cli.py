@@ -121,8 +121,8 @@ def knowledge() -> None:
 def verify() -> None:
     """Load and verify knowledge/: schemas, value sets, quotes, digests, engine limits."""
     from .kb.loader import load_knowledge
-    from .kb.models import SUPPORTS
     from .kb.provenance import verify_span
+    from .vocabulary import SUPPORTS
 
     try:
         kb = load_knowledge()

@@ -30,8 +30,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from .vocabulary import Laterality as Laterality  # re-exported: part of the fact model
+
 FactKind = Literal["patient", "finding", "measure", "med", "order", "absent", "conclusion"]
-Laterality = Literal["left", "right", "bilateral"]
 
 #: Attributes a rule pattern may test, per fact kind (the compiler checks this).
 TESTABLE_ATTRIBUTES: dict[str, frozenset[str]] = {

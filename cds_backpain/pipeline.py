@@ -61,7 +61,7 @@ def evaluate(
     firings = run_on_classes(eng, kb.compiled, engine_input(kb.compiled, got.facts))
     conclusions, ratings = resolve(kb, got.facts, firings)
     derived = derivations(kb, got.facts, firings)
-    urgency, imaging = headline(conclusions)
+    urgency, imaging = headline(conclusions, kb.policy)
     ev = Evaluation(
         patient=got.patient_ref,
         now=instant.isoformat().replace("+00:00", "Z"),

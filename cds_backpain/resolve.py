@@ -22,7 +22,7 @@ from .engine.compiled import Firings
 from .engine.keys import Absence, ConcludedConcept, FactKey, InputFact, parse_key
 from .facts import Fact, counts_as_positive
 from .kb.knowledge import CitedGuideline, Knowledge
-from .kb.models import Recommend
+from .kb.models import Policy, Recommend
 from .results import (
     AbsenceSupport,
     Conclusion,
@@ -34,8 +34,6 @@ from .results import (
     ResourceSupport,
     SuggestionOut,
     SupportItem,
-    imaging_rank,
-    urgency_rank,
 )
 
 #: Rule id -> the keys of the facts it fired on, read back from the engine's strings.
@@ -205,7 +203,8 @@ def resolve(
                 orders=tuple(sorted(orders)) if rec.rating else (),
             )
         )
-    conclusions.sort(key=lambda c: (-urgency_rank(c.urgency), not c.red_flag, c.id))
+    rank = knowledge.policy.urgency_rank
+    conclusions.sort(key=lambda c: (-rank(c.urgency), not c.red_flag, c.id))
 
     ratings: dict[str, str] = {}
     precedence = knowledge.policy.rating_precedence
@@ -223,11 +222,12 @@ def resolve(
     return tuple(conclusions), dict(sorted(ratings.items()))
 
 
-def headline(conclusions: Sequence[Conclusion]) -> tuple[str | None, str]:
-    """Top-level urgency (the highest) and the imaging advice that goes with it."""
+def headline(conclusions: Sequence[Conclusion], policy: Policy) -> tuple[str | None, str]:
+    """Top-level urgency (the highest) and the imaging advice that goes with it (the most
+    intensive among the most urgent conclusions), ranked by ``policy`` (knowledge/policy.yaml)."""
     if not conclusions:
         return None, "none"
-    top = max(urgency_rank(c.urgency) for c in conclusions)
-    at_top = [c for c in conclusions if urgency_rank(c.urgency) == top]
-    imaging = max((c.imaging for c in at_top), key=imaging_rank)
+    top = max(policy.urgency_rank(c.urgency) for c in conclusions)
+    at_top = [c for c in conclusions if policy.urgency_rank(c.urgency) == top]
+    imaging = max((c.imaging for c in at_top), key=policy.imaging_rank)
     return at_top[0].urgency, imaging

@@ -17,33 +17,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from .kb.models import (
-    IMAGING_ORDER,
-    URGENCY_ORDER,
-    Category,
-    Imaging,
-    Rating,
-    Support,
-    Urgency,
-)
+from .vocabulary import Category, Imaging, Rating, Support, Urgency
+from .vocabulary import SourceSpan as SourceSpan  # part of the output model, defined below kb
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SourceSpan(_Out):
-    """A passage of a source document: ``text[start:end] == quote`` (code points)."""
-
-    source: str
-    start: int
-    end: int
-    sha256: str
-    quote: str
-    title: str | None = None
-    #: What the passage is evidence for on this conclusion (advice, urgency, imaging,
-    #: background), as the rule's provenance declares it.
-    supports: tuple[Support, ...] = ()
 
 
 class GuidelineCitation(_Out):
@@ -172,14 +151,6 @@ class Issue(_Out):
 class KnowledgeStamp(_Out):
     version: str
     digest: str
-
-
-def urgency_rank(u: str | None) -> int:
-    return -1 if u is None else URGENCY_ORDER.index(u)
-
-
-def imaging_rank(i: str) -> int:
-    return IMAGING_ORDER.index(i)
 
 
 class Evaluation(_Out):

@@ -8,7 +8,7 @@ from typing import Any
 
 from cds_backpain.kb.knowledge import Knowledge
 from cds_backpain.kb.loader import load_knowledge
-from cds_backpain.kb.models import Guideline, Policy, Rule, SourceDocument
+from cds_backpain.kb.models import Guideline, Rule, SourceDocument
 from cds_backpain.kb.provenance import sha256_hex
 
 SOURCES = Path(__file__).resolve().parents[1] / "knowledge" / "sources"
@@ -49,7 +49,7 @@ def small_knowledge(
             )
         },
         parameters={},
-        policy=Policy(),
+        policy=load_knowledge().policy,
         displays=real_displays(),
         templates=templates or {},
         valuesets=None,  # type: ignore[arg-type]
@@ -59,6 +59,7 @@ def small_knowledge(
         compiled=None,  # type: ignore[arg-type]
         labels=labels or {},
         wording=load_knowledge().wording,
+        fhir_codes=load_knowledge().fhir_codes,
     )
 
 

@@ -49,8 +49,12 @@ def _concepts_by_code(codes: Any) -> dict[tuple[str, str], set[str]]:
 
 
 CODES = _concepts_by_code(VALUESETS.codes())
-#: Route / dose-form codes: they qualify a medication course, never become a fact.
-QUALIFIER_CODES = _concepts_by_code(VALUESETS.qualifier_codes())
+#: Route / dose-form codes: they qualify a medication course, never become a fact (the
+#: answer, interpretation and body-site qualifiers are read by tests/test_ingest.py).
+MEDICATION_QUALIFIERS = {"non_systemic_route", "non_systemic_dose_form", "injection_administration"}
+QUALIFIER_CODES = _concepts_by_code(
+    c for c in VALUESETS.qualifier_codes() if c[0] in MEDICATION_QUALIFIERS
+)
 
 
 def _resource(system: str, code: str, concepts: set[str]) -> dict[str, Any]:

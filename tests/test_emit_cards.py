@@ -17,11 +17,10 @@ from markdown_it import MarkdownIt
 
 from cds_backpain._errors import KnowledgeError
 from cds_backpain.emit import build_cards, escape_markdown, render_card_markdown
-from cds_backpain.emit.cards import DISCLAIMER
 from cds_backpain.emit.markdown import markdown_link, normalize_text
 from cds_backpain.facts import Fact
 from cds_backpain.kb.knowledge import Knowledge
-from cds_backpain.kb.models import Policy, SourceQuote
+from cds_backpain.kb.models import SourceQuote
 from cds_backpain.kb.provenance import resolve_quote
 from cds_backpain.results import (
     Conclusion,
@@ -344,12 +343,14 @@ def test_a_red_flag_card_is_never_merely_informational(kb):
     object.__setattr__(
         lax,
         "policy",
-        Policy(
-            indicator={
-                "emergency": "critical",
-                "urgent": "warning",
-                "routine": "info",
-                "self_care": "info",
+        kb.policy.model_copy(
+            update={
+                "indicator": {
+                    "emergency": "critical",
+                    "urgent": "warning",
+                    "routine": "info",
+                    "self_care": "info",
+                }
             }
         ),
     )
@@ -391,7 +392,10 @@ def test_different_patients_or_knowledge_never_share_uuids(kb, cards):
 
 def test_detail_says_decision_support_then_urgency_advice_why_and_sources(cards, kb):
     detail = by_code(cards)["ces-sphincter"]["detail"]
-    assert detail.splitlines()[0] == DISCLAIMER
+    assert detail.splitlines()[0] == kb.wording.disclaimer
+    assert detail.splitlines()[0] == (
+        "_Decision support to weigh with your clinical judgement; not a diagnosis._"
+    )
     assert "not a diagnosis" in MD.render(detail.splitlines()[0])
     assert "**Urgency:** emergency, now · **Imaging:** urgent MRI" in detail
     assert "- Arrange emergency assessment today." in detail

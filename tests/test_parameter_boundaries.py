@@ -12,7 +12,8 @@ boundary each parameter's description in ``knowledge/parameters.yaml`` states in
 one, or a ``gt`` that became ``ge``, fails here, and a parameter that a rule compares against
 but that nobody has written down here fails too, until its boundary is added.
 
-The weight-loss window is compared in ingest, not in a rule: it is probed through FHIR.
+The weight-loss and running-load windows are compared in ingest, not in a rule: they are
+probed through FHIR.
 """
 
 from __future__ import annotations
@@ -282,3 +283,30 @@ def test_serial_weights_count_up_to_exactly_the_weight_loss_window_apart():
     assert _weight_loss(evaluate(_weights(window), NOW)) == [10.0]
     assert _weight_loss(evaluate(_weights(window + 1), NOW)) == []
     assert "mal-weight-loss" in {d.rule for d in evaluate(_weights(window), NOW).derivations}
+
+
+def _weeks(days_apart: int) -> dict[str, Any]:
+    _, system, code = next(
+        c for c in load_knowledge().valuesets.codes() if c[0] == "weekly_running_distance"
+    )
+    distance = [{"system": system, "code": code}]
+    return _back_pain_patient(
+        40,
+        "female",
+        b.observation(
+            "d1", distance, effective=NOW - dt.timedelta(days=days_apart + 1), value=(20.0, "km")
+        ),
+        b.observation("d2", distance, effective=NOW - dt.timedelta(days=1), value=(30.0, "km")),
+    )
+
+
+def _load_change(ev: Any) -> list[float]:
+    return [f["value"] for f in ev.facts if f["concept"] == "running_load_change"]
+
+
+def test_weekly_distances_count_up_to_exactly_the_running_load_window_apart():
+    window = int(load_knowledge().parameters["running_load_window_days"].value)
+    assert window == 28  # parameters.yaml: running_load_window_days
+    assert _load_change(evaluate(_weeks(window - 1), NOW)) == [50.0]
+    assert _load_change(evaluate(_weeks(window), NOW)) == [50.0]
+    assert _load_change(evaluate(_weeks(window + 1), NOW)) == []

@@ -16,7 +16,7 @@ from emit_support import small_knowledge
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_backpain import evaluate
+from cds_backpain import evaluate, load_knowledge
 from cds_backpain.facts import Fact
 from cds_backpain.resolve import derivations, headline, resolve
 from cds_backpain.results import Conclusion, GuidelineCitation
@@ -122,6 +122,8 @@ def _kb():
 
 
 KB = _kb()
+#: The headline ranks of knowledge/policy.yaml.
+POLICY = load_knowledge().policy
 
 
 def _resolve(**fired: frozenset[str]) -> tuple[dict[str, Conclusion], dict[str, str]]:
@@ -227,19 +229,23 @@ def test_headline_imaging_is_the_most_intensive_of_the_most_urgent_conclusions()
     ]
     lower = _conclusion("d", "urgent", "xray")
     for order in itertools.permutations([*at_top, lower]):
-        assert headline(order) == ("emergency", "urgent_mri")
-    assert headline([_conclusion("e", "routine", "xray"), _conclusion("f", "routine", "mri")]) == (
+        assert headline(order, POLICY) == ("emergency", "urgent_mri")
+    assert headline(
+        [_conclusion("e", "routine", "xray"), _conclusion("f", "routine", "mri")], POLICY
+    ) == (
         "routine",
         "mri",
     )
 
 
 def test_headline_imaging_ignores_less_urgent_conclusions():
-    assert headline([_conclusion("a", "urgent", "none"), _conclusion("b", "routine", "mri")]) == (
+    assert headline(
+        [_conclusion("a", "urgent", "none"), _conclusion("b", "routine", "mri")], POLICY
+    ) == (
         "urgent",
         "none",
     )
-    assert headline([]) == (None, "none")
+    assert headline([], POLICY) == (None, "none")
 
 
 # -- the policy over the real knowledge --------------------------------------------------------

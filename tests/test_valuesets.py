@@ -98,7 +98,17 @@ MEASURE_UNITS = {
 }
 MEDS = ["systemic_corticosteroid", "nsaid", "gabapentinoid"]
 #: Qualifiers of medication courses (routes and dose forms), never facts themselves.
-QUALIFIERS = ["non_systemic_route", "non_systemic_dose_form", "injection_administration"]
+QUALIFIERS = [
+    "non_systemic_route",
+    "non_systemic_dose_form",
+    "injection_administration",
+    # answers, interpretations and body-site sides (cds_backpain/ingest/qualifiers.py)
+    "answer_present",
+    "answer_absent",
+    "interpretation_positive",
+    "interpretation_negative",
+    "body_site_side",
+]
 ORDER_MODALITIES = {
     "imaging_xray_lumbar": "xray",
     "imaging_mri_lumbar": "mri",

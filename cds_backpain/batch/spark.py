@@ -255,7 +255,7 @@ def summarize_results(results: DataFrame, counts: list[Any] | None = None) -> di
 
     from pyspark.sql import functions as F
 
-    from ..kb.models import IMAGING_ORDER
+    from ..kb.loader import load_knowledge
     from .summary import MAX_LISTED_FAILURES
 
     status: Counter[str] = Counter()
@@ -292,7 +292,7 @@ def summarize_results(results: DataFrame, counts: list[Any] | None = None) -> di
         "by_urgency": {
             u: urgency.get(u, 0) for u in ("emergency", "urgent", "routine", "self_care", "none")
         },
-        "by_imaging": {i: imaging.get(i, 0) for i in IMAGING_ORDER},
+        "by_imaging": {i: imaging.get(i, 0) for i in load_knowledge().policy.imaging_order},
         "by_category": dict(sorted(category.items(), key=lambda kv: (-kv[1], kv[0]))),
         "failures": failures,
         "failures_listed": len(failures),

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..kb.models import IMAGING_ORDER, URGENCY_ORDER
+from ..kb.loader import load_knowledge
 
 #: Failures listed in full in the summary; the rest are counted (all are in results.ndjson).
 MAX_LISTED_FAILURES = 1000
@@ -47,8 +47,9 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Counts of patients by status, urgency (``none``: nothing concluded), imaging, category."""
     by_patient = latest(records)
     status: Counter[str] = Counter()
-    urgency: Counter[str] = Counter({u: 0 for u in (*URGENCY_ORDER, "none")})
-    imaging: Counter[str] = Counter({i: 0 for i in IMAGING_ORDER})
+    policy = load_knowledge().policy  # buckets in the order of knowledge/policy.yaml
+    urgency: Counter[str] = Counter({u: 0 for u in (*policy.urgency_order, "none")})
+    imaging: Counter[str] = Counter({i: 0 for i in policy.imaging_order})
     category: Counter[str] = Counter()
     failures: list[dict[str, Any]] = []
     incomplete: list[str] = []

@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..ingest.qualifiers import ANSWER_ABSENT, ANSWER_PRESENT, qualifier_codings
+
 SNOMED = "http://snomed.info/sct"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 LOINC = "http://loinc.org"
@@ -182,8 +184,17 @@ BACKGROUND_MEDS: tuple[tuple[str, str, str], ...] = (
     (RXNORM, "197361", "amlodipine 5 MG Oral Tablet"),
     (RXNORM, "310798", "Hydrochlorothiazide 25 MG Oral Tablet"),
 )
-PRESENT = {"coding": [{"system": SNOMED, "code": "52101004", "display": "Present"}]}
-ABSENT = {"coding": [{"system": SNOMED, "code": "2667000", "display": "Absent"}]}
+
+
+def _answer(key: str) -> dict[str, Any]:
+    """The first code of a knowledge answer value set (answer-present / answer-absent)."""
+    from ..kb.loader import knowledge_root
+
+    return {"coding": [qualifier_codings(knowledge_root() / "valuesets", key)[0].coding()]}
+
+
+PRESENT = _answer(ANSWER_PRESENT)
+ABSENT = _answer(ANSWER_ABSENT)
 
 
 class Codes:

@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..results import urgency_rank
-
 if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge
     from ..kb.models import Rating, Urgency
@@ -162,8 +160,9 @@ def _shown(c: Conclusion, knowledge: Knowledge) -> _Shown:
 def ordered_conclusions(
     conclusions: Sequence[Conclusion], knowledge: Knowledge
 ) -> list[Conclusion]:
-    """Most urgent first; red flags before others at equal urgency; then in the order of
-    their rules in the knowledge (:func:`rule_rank`); then by id.
+    """Most urgent first (``urgency_order`` of knowledge/policy.yaml); red flags before
+    others at equal urgency; then in the order of their rules in the knowledge (see
+    :func:`rule_rank`); then by id.
 
     When any conclusion is a red flag, what the red-flag policy withdraws
     (:meth:`~cds_backpain.kb.models.Policy.withdrawn_beside_red_flag`, the function the
@@ -183,6 +182,7 @@ def ordered_conclusions(
             kept = [c for c in kept if c.id not in withdrawn]
     order = rule_rank(knowledge)
     last = len(order)
+    urgency_rank = knowledge.policy.urgency_rank
 
     def position(c: Conclusion) -> int:
         return min((order.get(r, last) for r in c.rules), default=order.get(c.id, last))

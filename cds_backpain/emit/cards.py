@@ -46,14 +46,10 @@ if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge
 
 __all__ = [
-    "DISCLAIMER",
     "build_cards",
     "render_card_markdown",
     "suggestion_resource",
 ]
-
-#: First line of every card detail.
-DISCLAIMER = "_Decision support to weigh with your clinical judgement; not a diagnosis._"
 
 QUOTE_CHARS = 200
 STATEMENT_CHARS = 160
@@ -173,7 +169,7 @@ def _detail(
 ) -> str:
     words = knowledge.wording
     blocks = [
-        DISCLAIMER,
+        words.disclaimer,
         f"**Urgency:** {escape_markdown(words.urgency.get(c.urgency, c.urgency))} · "
         f"**Imaging:** {escape_markdown(words.imaging.get(c.imaging, c.imaging))}",
     ]

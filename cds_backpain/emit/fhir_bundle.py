@@ -36,7 +36,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 from ..kb.provenance import sha256_hex
-from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan, urgency_rank
+from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan
 from ._shared import (
     CATEGORY_SYSTEM,
     GUIDELINE_SYSTEM,
@@ -63,13 +63,8 @@ if TYPE_CHECKING:
 
 __all__ = ["IMPLICABLE_TYPES", "build_bundle", "span_identifier"]
 
-#: FHIR request priority per urgency.
-PRIORITY: dict[str, str] = {
-    "self_care": "routine",
-    "routine": "routine",
-    "urgent": "urgent",
-    "emergency": "stat",
-}
+#: FHIR request-priority codes, least urgent first (the RequestGroup takes the highest of
+#: its actions'; which urgency maps to which code is knowledge/templates.yaml ``fhir``).
 _PRIORITY_ORDER = ("routine", "urgent", "asap", "stat")
 #: Resource types a DetectedIssue may implicate.
 IMPLICABLE_TYPES = ("Condition", "Observation", "MedicationStatement", "MedicationRequest")
@@ -209,7 +204,7 @@ def _requests(
         {
             "resourceType": "CommunicationRequest",
             "status": "draft",
-            "priority": PRIORITY[c.urgency],
+            "priority": knowledge.fhir_codes.priority[c.urgency],
             "subject": _subject(patient_ref),
             "authoredOn": stamp,
             "payload": [{"contentString": text} for text in (c.summary, *c.advice)],
@@ -278,7 +273,7 @@ def _action(
         "id": c.id,
         "title": c.summary,
         "description": " ".join(c.advice) or None,
-        "priority": PRIORITY[c.urgency],
+        "priority": knowledge.fhir_codes.priority[c.urgency],
         "code": [{"coding": [_coding_category(c, knowledge)]}],
         "documentation": docs,
     }
@@ -303,7 +298,7 @@ def _detected_issue(
         "resourceType": "DetectedIssue",
         "id": issue_id,
         "status": "final",
-        "severity": "high" if urgency_rank(c.urgency) >= urgency_rank("urgent") else "moderate",
+        "severity": knowledge.fhir_codes.detected_issue_severity[c.urgency],
         "code": {"coding": [_coding_category(c, knowledge)]},
         "patient": _subject(patient_ref),
         "identifiedDateTime": stamp,

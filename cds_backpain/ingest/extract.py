@@ -34,11 +34,11 @@ from .fhirtime import FhirTime, fhir_time, whole_days, whole_years
 from .identity import Resolver
 from .outcome import Problems, clip
 from .qualifiers import (
-    ABSENT,
+    ANSWER_ABSENT,
+    ANSWER_PRESENT,
     BODY_SITE_SIDE,
     INTERPRETATION_NEGATIVE,
     INTERPRETATION_POSITIVE,
-    PRESENT,
 )
 from .r4 import CONDITION_CLINICAL, CONDITION_VER_STATUS
 from .units import convert
@@ -51,9 +51,6 @@ UCUM = "http://unitsofmeasure.org"
 MAX_AGE_YEARS = 130
 #: How far after ``now`` a recorded time may lie (clock skew, time zones).
 FUTURE_SLACK = dt.timedelta(days=1)
-#: Running-load change compares the latest week with the weeks of this many days before it
-#: (used when knowledge/parameters.yaml has no ``running_load_window_days``).
-RUNNING_LOAD_WINDOW_DAYS = 28
 #: Courses of one drug class this many days apart or closer are one exposure episode
 #: (used when knowledge/parameters.yaml has no ``medication_course_gap_days``).
 MEDICATION_COURSE_GAP_DAYS = 30
@@ -74,14 +71,17 @@ MED_NO_FACT = frozenset({"entered-in-error", "not-taken"})
 DISPENSE_USED = frozenset({"completed", "in-progress"})
 SERVICE_ORDER_STATUS = frozenset({"draft", "active"})
 
-#: Concepts handled as a series (only the latest reading becomes a fact) and derived ones.
-BODY_WEIGHT = "body_weight"
-WEEKLY_DISTANCE = "weekly_running_distance"
-WEIGHT_LOSS_PCT = "weight_loss_pct"
-RUNNING_LOAD_CHANGE = "running_load_change"
+#: Ingest roles of measures (the ``ingest-role`` extension of their value sets, so the
+#: concept keys are knowledge): the series only the latest reading of becomes a fact, and
+#: the measures derived from them.
+WEIGHT_SERIES = "weight-series"
+DISTANCE_SERIES = "weekly-distance-series"
+WEIGHT_LOSS = "weight-loss"
+LOAD_CHANGE = "running-load-change"
 
 
 FINDING_OR_MEASURE = frozenset({"finding", "measure"})
+QUALIFIER = frozenset({"qualifier"})
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,11 @@ class Extractor:
         """Laterality from the codes themselves, else from bodySite qualifiers."""
         sides = {m.laterality for m in matches if m.laterality}
         if not sides:
-            sides = {BODY_SITE_SIDE[c] for c in _codings(body_sites) if c in BODY_SITE_SIDE}
+            sides = {
+                m.laterality
+                for m in self.match(_codings(body_sites), QUALIFIER).get(BODY_SITE_SIDE, ())
+                if m.laterality
+            }
         if not sides:
             return None
         if len(sides) == 1:
@@ -394,10 +398,10 @@ class Extractor:
         if m.valueBoolean is not None:
             return bool(m.valueBoolean)
         if m.valueCodeableConcept is not None:
-            codes = set(_codings([m.valueCodeableConcept]))
-            if codes & ABSENT:
+            answers = self.qualifiers(_codings([m.valueCodeableConcept]))
+            if ANSWER_ABSENT in answers:
                 return False
-            if codes & PRESENT:
+            if ANSWER_PRESENT in answers:
                 return True
             self.problems.warn(
                 "code-invalid",
@@ -407,10 +411,12 @@ class Extractor:
             return None
         if m.valueQuantity is not None:
             return None  # a finding valued by a quantity: not a yes/no answer
-        interpreted = set(_codings(m.interpretation or []))
-        if interpreted & INTERPRETATION_NEGATIVE and not interpreted & INTERPRETATION_POSITIVE:
+        interpreted = self.qualifiers(_codings(m.interpretation or []))
+        negative = INTERPRETATION_NEGATIVE in interpreted
+        positive = INTERPRETATION_POSITIVE in interpreted
+        if negative and not positive:
             return False
-        if interpreted & INTERPRETATION_POSITIVE and not interpreted & INTERPRETATION_NEGATIVE:
+        if positive and not negative:
             return True
         if part.panel:
             return None  # a panel's own code: its components carry the answers
@@ -505,7 +511,7 @@ class Extractor:
 
     def qualifiers(self, codings: list[tuple[str, str]]) -> set[str]:
         """The qualifier concepts (knowledge/valuesets, fact-kind qualifier) of ``codings``."""
-        return set(self.match(codings, frozenset({"qualifier"})))
+        return set(self.match(codings, QUALIFIER))
 
     def systemic(self, e: Entry, dosages: list[Any], med: Any) -> tuple[bool, bool]:
         """(systemic, single administration) of a course, from Dosage.route and the
@@ -659,18 +665,23 @@ class Extractor:
         by_concept: dict[str, list[Measured]] = {}
         for ms in self.out.measured:
             by_concept.setdefault(ms.fact.concept, []).append(ms)
+        roles = self.vs.roles
+        weight, distance = roles.get(WEIGHT_SERIES), roles.get(DISTANCE_SERIES)
         for concept, items in sorted(by_concept.items()):
-            if concept in (BODY_WEIGHT, WEEKLY_DISTANCE):
+            if concept in (weight, distance):
                 out.append(_latest(items).fact)
             else:
                 out.extend(i.fact for i in items)
-        weights = by_concept.get(BODY_WEIGHT, [])
-        if len(weights) >= 2:
-            derived = self.weight_loss(weights)
+        weights = by_concept.get(weight, []) if weight else []
+        loss = roles.get(WEIGHT_LOSS)
+        if loss and len(weights) >= 2:
+            derived = self.weight_loss(weights, loss)
             if derived is not None:
                 out.append(derived)
-        if RUNNING_LOAD_CHANGE not in by_concept and len(by_concept.get(WEEKLY_DISTANCE, [])) >= 2:
-            derived = self.load_change(by_concept[WEEKLY_DISTANCE])
+        weeks = by_concept.get(distance, []) if distance else []
+        change = roles.get(LOAD_CHANGE)
+        if change and change not in by_concept and len(weeks) >= 2:
+            derived = self.load_change(weeks, change)
             if derived is not None:
                 out.append(derived)
         return out
@@ -692,7 +703,7 @@ class Extractor:
             label=getattr(info, "label", None),
         )
 
-    def weight_loss(self, weights: list[Measured]) -> Fact | None:
+    def weight_loss(self, weights: list[Measured], concept: str) -> Fact | None:
         window = _param(self.parameters, "weight_loss_window_days")
         if window is None:
             self.problems.warn(
@@ -713,10 +724,16 @@ class Extractor:
         if top <= 0:
             return None
         loss = max(0.0, (top - (latest.fact.value or 0.0)) / top * 100.0)
-        return self.derived_fact(WEIGHT_LOSS_PCT, loss, latest, in_window)
+        return self.derived_fact(concept, loss, latest, in_window)
 
-    def load_change(self, weeks: list[Measured]) -> Fact | None:
-        window = _param(self.parameters, "running_load_window_days") or RUNNING_LOAD_WINDOW_DAYS
+    def load_change(self, weeks: list[Measured], concept: str) -> Fact | None:
+        window = _param(self.parameters, "running_load_window_days")
+        if window is None:
+            self.problems.warn(
+                "informational",
+                "parameter running_load_window_days is not set; running-load change is not derived",
+            )
+            return None
         timed = [w for w in weeks if w.when is not None]
         if len(timed) < 2:
             return None
@@ -730,7 +747,7 @@ class Extractor:
         if mean <= 0:
             return None
         change = ((latest.fact.value or 0.0) - mean) / mean * 100.0
-        return self.derived_fact(RUNNING_LOAD_CHANGE, change, latest, earlier)
+        return self.derived_fact(concept, change, latest, earlier)
 
 
 def _latest(items: list[Measured]) -> Measured:

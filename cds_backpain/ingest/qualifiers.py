@@ -1,45 +1,65 @@
-"""Qualifier codes ingest reads: present/absent answers, positive/negative
+"""The qualifier value sets ingest reads, by key: present/absent answers, positive/negative
 interpretations and body-site sides.
 
-These are answer and structure codes (SNOMED CT qualifier values, LOINC answer codes) that
-every FHIR record uses the same way, kept here. Medication route and dose-form
-qualifiers are clinical judgement and live in ``knowledge/valuesets`` (fact-kind
-``qualifier``).
+The codes are knowledge (``knowledge/valuesets``, fact-kind ``qualifier``:
+``answer-present``, ``answer-absent``, ``interpretation-positive``,
+``interpretation-negative``, ``body-site-side``, each side code with its ``laterality``), like
+the medication routes and dose forms. Ingest matches them through the value-set index; the
+test builders and the synthetic batch write the codings :func:`qualifier_codings` reads from
+the same files, so the three can never disagree.
 """
 
 from __future__ import annotations
 
-from ..facts import Laterality
+import json
+from dataclasses import dataclass
+from pathlib import Path
 
-SNOMED = "http://snomed.info/sct"
-
-LOINC = "http://loinc.org"
-
-#: Observation.valueCodeableConcept answers: SNOMED CT 52101004 Present / 2667000
-#: Absent, and the yes/no answers EHR forms send: SNOMED 373066001 Yes / 373067005 No
-#: (qualifier values) and the LOINC answer codes LA33-6 Yes / LA32-8 No, as public FHIR
-#: implementation-guide examples send them (e.g. MDS assessment Observations).
-PRESENT: frozenset[tuple[str, str]] = frozenset(
-    {(SNOMED, "52101004"), (SNOMED, "373066001"), (LOINC, "LA33-6")}
+#: Observation.valueCodeableConcept answers: Present / Yes, and Absent / No.
+ANSWER_PRESENT = "answer_present"
+ANSWER_ABSENT = "answer_absent"
+#: Observation.interpretation, read only when a finding Observation (or component) has no
+#: value: positive / detected and negative / not detected.
+INTERPRETATION_POSITIVE = "interpretation_positive"
+INTERPRETATION_NEGATIVE = "interpretation_negative"
+#: Condition/Observation.bodySite side qualifiers (each code carries its laterality).
+BODY_SITE_SIDE = "body_site_side"
+#: Every qualifier value set ingest needs (the loader refuses a knowledge base without one).
+REQUIRED = (
+    ANSWER_PRESENT,
+    ANSWER_ABSENT,
+    INTERPRETATION_POSITIVE,
+    INTERPRETATION_NEGATIVE,
+    BODY_SITE_SIDE,
 )
-ABSENT: frozenset[tuple[str, str]] = frozenset(
-    {(SNOMED, "2667000"), (SNOMED, "373067005"), (LOINC, "LA32-8")}
-)
 
-#: Condition/Observation.bodySite side qualifiers (SNOMED CT qualifier values).
-BODY_SITE_SIDE: dict[tuple[str, str], Laterality] = {
-    (SNOMED, "7771000"): "left",
-    (SNOMED, "24028007"): "right",
-    (SNOMED, "51440002"): "bilateral",
-}
+_LATERALITY = "https://cds-backpain.example.org/fhir/StructureDefinition/laterality"
 
-#: Observation.interpretation (FHIR R4 required-extensible binding, HL7 v3
-#: ObservationInterpretation): positive / detected and negative / not detected. Read only
-#: when a finding Observation (or component) has no value.
-V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-INTERPRETATION_POSITIVE: frozenset[tuple[str, str]] = frozenset(
-    {(V3_INTERPRETATION, "POS"), (V3_INTERPRETATION, "DET")}
-)
-INTERPRETATION_NEGATIVE: frozenset[tuple[str, str]] = frozenset(
-    {(V3_INTERPRETATION, "NEG"), (V3_INTERPRETATION, "ND")}
-)
+
+@dataclass(frozen=True)
+class QualifierCode:
+    """One code of a qualifier value set, in file order."""
+
+    system: str
+    code: str
+    display: str
+    laterality: str | None = None
+
+    def coding(self) -> dict[str, str]:
+        """The FHIR Coding."""
+        return {"system": self.system, "code": self.code, "display": self.display}
+
+
+def qualifier_codings(valuesets: Path, key: str) -> tuple[QualifierCode, ...]:
+    """The codes of qualifier value set ``key`` (``valuesets/<key with ->.json``), in file
+    order; the knowledge loader has validated the file."""
+    path = Path(valuesets) / f"{key.replace('_', '-')}.json"
+    vs = json.loads(path.read_text(encoding="utf-8"))
+    out = []
+    for include in vs["compose"]["include"]:
+        for c in include.get("concept", ()):
+            side = next(
+                (e["valueCode"] for e in c.get("extension", ()) if e["url"] == _LATERALITY), None
+            )
+            out.append(QualifierCode(include["system"], c["code"], c["display"], side))
+    return tuple(out)

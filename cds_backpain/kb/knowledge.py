@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine.compiled import CompiledRules
+from ..vocabulary import SourceSpan
 from .models import (
+    FhirCodes,
     Guideline,
     GuidelineRef,
     LinkPolicy,
@@ -19,7 +21,6 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from ..results import SourceSpan
     from .valuesets import ValueSetIndex
 
 
@@ -73,6 +74,8 @@ class Knowledge:
     labels: dict[str, str] = field(default_factory=dict)
     #: Words around the rules' text on cards and service answers (templates.yaml).
     wording: Wording = None  # type: ignore[assignment]  # always set by the loader
+    #: The FHIR codes the urgencies become in the Bundle (templates.yaml ``fhir``).
+    fhir_codes: FhirCodes = None  # type: ignore[assignment]  # always set by the loader
     #: knowledge/links.yaml: allowed link hosts and internal-note phrases (None in
     #: hand-built test knowledge).
     link_policy: LinkPolicy | None = None

@@ -11,18 +11,20 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import ValidationError
 
 from .._errors import KnowledgeError
 from ..facts import TESTABLE_ATTRIBUTES
-from ..results import SourceSpan
+from ..vocabulary import Category, Laterality, Modality, SourceSpan
+from .codegen import CATEGORY_CODESYSTEM, category_codes
 from .compile import compile_rules
 from .knowledge import Knowledge
 from .links import internal_notes, url_problem
 from .models import (
+    FhirCodes,
     GuidelineFile,
     GuidelineRef,
     LinkPolicy,
@@ -38,17 +40,17 @@ from .models import (
 )
 from .provenance import resolve_quote, sha256_hex
 from .supports import unsupported
-from .valuesets import ValueSetIndex, load_valuesets
+from .valuesets import INGEST_QUALIFIERS, INGEST_ROLES, ValueSetIndex, load_valuesets
 
 ENV_ROOT = "CDS_BACKPAIN_KNOWLEDGE"
 _ALLOWED_VALUES: dict[str, set[object]] = {
     "sex": {"male", "female", "other", "unknown"},
     "status": {"active", "history"},
-    "laterality": {"left", "right", "bilateral"},
+    "laterality": set(get_args(Laterality)),
     "present": {True, False},
     "current": {True, False},
     "onset_known": {True, False},
-    "modality": {"xray", "mri", "ct"},
+    "modality": set(get_args(Modality)),
 }
 _NUMERIC = {"age", "days", "ended_days", "value"}
 
@@ -291,6 +293,24 @@ def _check_templates(templates: Mapping[str, Any], problems: list[str]) -> None:
             )
 
 
+def _check_categories(root: Path, problems: list[str]) -> None:
+    """The conclusion-category CodeSystem lists exactly the generated ``Category`` codes."""
+    import json
+
+    path = root / CATEGORY_CODESYSTEM
+    try:
+        codes = [code for code, _ in category_codes(json.loads(path.read_text(encoding="utf-8")))]
+    except (OSError, ValueError, KeyError, AssertionError) as exc:
+        problems.append(f"{CATEGORY_CODESYSTEM}: cannot be read: {exc}")
+        return
+    if codes != list(get_args(Category)):
+        problems.append(
+            f"{CATEGORY_CODESYSTEM}: its codes {codes} differ from the generated "
+            f"cds_backpain/vocabulary/categories.py {list(get_args(Category))} "
+            "(regenerate with python -m cds_backpain.kb.codegen)"
+        )
+
+
 def _displays(directory: Path) -> dict[str, dict[str, str]]:
     """System url -> code -> display for our CodeSystems (already validated by load_valuesets)."""
     import json
@@ -352,10 +372,7 @@ def _load(root: Path) -> Knowledge:
         for b in p.basis:
             if b not in guidelines:
                 problems.append(f"parameters.yaml: {name}: unknown guideline {b!r} in basis")
-    policy = (
-        _validate(Policy, _yaml(root / "policy.yaml", problems) or {}, "policy.yaml", problems)
-        or Policy()
-    )
+    policy = _validate(Policy, _yaml(root / "policy.yaml", problems) or {}, "policy.yaml", problems)
     tdata = _yaml(root / "templates.yaml", problems) or {}
     templates = dict(tdata.get("templates", {})) if isinstance(tdata, dict) else {}
     _check_templates(templates, problems)
@@ -367,12 +384,28 @@ def _load(root: Path) -> Knowledge:
     )
     if isinstance(tdata, dict) and "wording" not in tdata:
         problems.append("templates.yaml: wording is missing (the words around card text)")
+    fhir_codes = _validate(
+        FhirCodes,
+        (tdata.get("fhir") if isinstance(tdata, dict) else None) or {},
+        "templates.yaml: fhir",
+        problems,
+    )
 
     try:
         vs = load_valuesets(root / "valuesets", root / "codesystems")
     except KnowledgeError as exc:
         raise KnowledgeError(problems + exc.problems) from None
 
+    _check_categories(root, problems)
+    problems.extend(
+        f"valuesets: no measure value set has ingest-role {role!r} (docs/terminology.md)"
+        for role in sorted(INGEST_ROLES - set(vs.roles))
+    )
+    problems.extend(
+        f"valuesets: the qualifier value set {key.replace('_', '-')}.json is missing "
+        "(ingest reads it; docs/terminology.md)"
+        for key in sorted(INGEST_QUALIFIERS - set(vs.qualifiers))
+    )
     rules, domains, spans = _load_rules(
         root, params, guidelines, sources, texts, templates, vs, problems
     )
@@ -409,6 +442,7 @@ def _load(root: Path) -> Knowledge:
         labels=labels,
         displays=displays,
         wording=wording,
+        fhir_codes=fhir_codes,
         link_policy=link_policy,
     )
 

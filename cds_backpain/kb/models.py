@@ -43,34 +43,18 @@ imaging no item of its own provenance supports (``cds_backpain/kb/supports.py``)
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-Category = Literal[
-    "muscle_strain",
-    "disc_radiculopathy",
-    "spinal_stenosis",
-    "fracture",
-    "stress_fracture",
-    "cauda_equina",
-    "malignancy",
-    "infection",
-    "neuro_deficit",
-    "imaging",
-    "medication_safety",
-    "alternative_diagnosis",
-]
-Urgency = Literal["self_care", "routine", "urgent", "emergency"]
-Imaging = Literal["none", "xray", "mri", "urgent_mri", "ct"]
-Rating = Literal["appropriate", "not-appropriate", "no-criteria-apply"]
-Support = Literal["advice", "urgency", "imaging", "background"]
-
-#: What a provenance item can be evidence for (the order the outputs list them in).
-SUPPORTS: tuple[str, ...] = ("advice", "urgency", "imaging", "background")
-
-URGENCY_ORDER: tuple[str, ...] = ("self_care", "routine", "urgent", "emergency")
-IMAGING_ORDER: tuple[str, ...] = ("none", "xray", "mri", "ct", "urgent_mri")
+from ..vocabulary import SUPPORTS, Category, Imaging, Rating, Support, Urgency
 
 PATTERN_KINDS = ("patient", "finding", "measure", "med", "order", "conclusion")
 OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in")
@@ -364,10 +348,14 @@ class Wording(_Strict):
     """Words the card emitter and the service put around the rules' own text
     (knowledge/templates.yaml ``wording``); ``{...}`` fields are filled in."""
 
+    #: First line of every card detail (Markdown, placed as it is).
+    disclaimer: str = Field(min_length=10)
     #: After "**Urgency:**" on every card: says how soon, never contradicting a summary.
     urgency: dict[Urgency, str]
     #: After "**Imaging:**" on every card.
     imaging: dict[Imaging, str]
+    #: Display of each order rating (Argonaut pama-rating codes) in the PAMA system actions.
+    rating: dict[Rating, str]
     #: On a card whose suggestions another card already offers: ``{summary}`` of that one.
     same_actions_as: str = Field(min_length=5)
     #: Label and description of the PAMA "remove the draft order" suggestion; ``{order}``.
@@ -378,6 +366,43 @@ class Wording(_Strict):
     #: Name of an order whose code has no text or display.
     unnamed_order: str = Field(min_length=3)
     indication_card: IndicationCard
+
+    @field_validator("urgency", "imaging", "rating")
+    @classmethod
+    def _complete(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        return _every_value(v, info)
+
+
+#: The vocabulary each per-value mapping of the knowledge must cover.
+_VOCABULARIES: dict[str, Any] = {
+    "urgency": Urgency,
+    "imaging": Imaging,
+    "rating": Rating,
+    "priority": Urgency,
+    "detected_issue_severity": Urgency,
+}
+
+
+def _every_value(v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+    """``v`` when it has an entry for every value of its field's vocabulary."""
+    missing = [x for x in get_args(_VOCABULARIES[str(info.field_name)]) if x not in v]
+    if missing:
+        raise ValueError(f"needs an entry for every value; missing {missing}")
+    return v
+
+
+class FhirCodes(_Strict):
+    """The FHIR codes the urgencies become in the Bundle (knowledge/templates.yaml ``fhir``)."""
+
+    #: RequestGroup.action.priority and CommunicationRequest.priority (request-priority).
+    priority: dict[Urgency, Literal["routine", "urgent", "asap", "stat"]]
+    #: DetectedIssue.severity of a red-flag conclusion (detectedissue-severity).
+    detected_issue_severity: dict[Urgency, Literal["high", "moderate", "low"]]
+
+    @field_validator("priority", "detected_issue_severity")
+    @classmethod
+    def _complete(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        return _every_value(v, info)
 
 
 class LinkPolicy(_Strict):
@@ -424,6 +449,12 @@ class Policy(_Strict):
     #: Info-level recommendations (urgency self_care, no order rating) are removed whenever any
     #: red flag is present, unless they are a ``safety_warning``: no reassurance beside a red flag.
     suppress_info_beside_red_flag: Literal[True] = True
+    #: Every urgency once, least urgent first: the headline urgency is the highest of the
+    #: conclusions, and cards and actions are listed most urgent first.
+    urgency_order: tuple[Urgency, ...]
+    #: Every imaging advice once, least intensive first: the headline imaging is the highest
+    #: among the most urgent conclusions (a clinical judgement: CT ranks below urgent MRI).
+    imaging_order: tuple[Imaging, ...]
     #: When several ratings apply to one order, the first in this list wins.
     rating_precedence: tuple[Rating, ...] = ("appropriate", "not-appropriate", "no-criteria-apply")
     #: Card indicator per urgency.
@@ -437,6 +468,32 @@ class Policy(_Strict):
     red_flag_min_indicator: Literal["warning", "critical"] = "warning"
     #: The lowest indicator of a card rating a draft order "not-appropriate".
     not_appropriate_min_indicator: Literal["warning", "critical"] = "warning"
+
+    @field_validator("urgency_order", "imaging_order", "rating_precedence")
+    @classmethod
+    def _each_once(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        vocabulary = {
+            "urgency_order": Urgency,
+            "imaging_order": Imaging,
+            "rating_precedence": Rating,
+        }[str(info.field_name)]
+        wanted = get_args(vocabulary)
+        if sorted(v) != sorted(wanted):
+            missing = [x for x in wanted if x not in v]
+            repeated = sorted({x for x in v if v.count(x) > 1})
+            raise ValueError(
+                f"must list each of {list(wanted)} exactly once "
+                f"(missing {missing}, repeated {repeated})"
+            )
+        return v
+
+    def urgency_rank(self, urgency: str | None) -> int:
+        """Position of ``urgency`` in :attr:`urgency_order` (-1 for None: nothing concluded)."""
+        return -1 if urgency is None else self.urgency_order.index(urgency)
+
+    def imaging_rank(self, imaging: str) -> int:
+        """Position of ``imaging`` in :attr:`imaging_order`."""
+        return self.imaging_order.index(imaging)
 
     def card_indicator(self, urgency: Urgency, *, red_flag: bool, rating: Rating | None) -> str:
         """The CDS Hooks indicator of a card: by urgency, raised to the floors above."""

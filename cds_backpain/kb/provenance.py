@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from ..results import SourceSpan
+from ..vocabulary import SourceSpan
 from .models import SourceDocument, SourceQuote
 
 

@@ -21,13 +21,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.valueset import ValueSet
 from pydantic import ValidationError
 
 from .._errors import KnowledgeError
+from ..vocabulary import Laterality, Modality
 
 __all__ = [
     "CPT",
@@ -49,6 +50,7 @@ EXT = BASE + "/StructureDefinition/"
 EXT_FACT_KIND = EXT + "fact-kind"
 EXT_UNIT = EXT + "canonical-unit"
 EXT_MODALITY = EXT + "imaging-modality"
+EXT_INGEST_ROLE = EXT + "ingest-role"
 EXT_LATERALITY = EXT + "laterality"
 EXT_CONFIDENCE = EXT + "code-confidence"
 OWN_SYSTEM = BASE + "/CodeSystem/findings"
@@ -72,8 +74,25 @@ SYSTEM_ALIASES: dict[str, str] = {
 #: ``qualifier`` value sets never become facts: ingest reads them to qualify a resource
 #: (e.g. the medication routes and dose forms that are not systemic exposure).
 FACT_KINDS = frozenset({"finding", "measure", "med", "order", "qualifier"})
-MODALITIES = frozenset({"xray", "mri", "ct"})
-LATERALITIES = frozenset({"left", "right", "bilateral"})
+MODALITIES = frozenset(get_args(Modality))
+#: What ingest does with a measure beyond making facts of it (``ingest-role``): serial body
+#: weights and weekly running distances become one fact (the latest reading) and are the
+#: series weight loss and running-load change are derived from.
+#: Qualifier value sets ingest reads to answer a finding and to find its side
+#: (cds_backpain/ingest/qualifiers.py): a knowledge base without one does not load.
+INGEST_QUALIFIERS = frozenset(
+    {
+        "answer_present",
+        "answer_absent",
+        "interpretation_positive",
+        "interpretation_negative",
+        "body_site_side",
+    }
+)
+INGEST_ROLES = frozenset(
+    {"weight-series", "weekly-distance-series", "weight-loss", "running-load-change"}
+)
+LATERALITIES = frozenset(get_args(Laterality))
 CONFIDENCES = frozenset({"HIGH", "MEDIUM"})
 #: No real code is longer; longer input never matches (and never reaches a regex).
 MAX_CODE_LENGTH = 64
@@ -136,6 +155,9 @@ class ValueSetIndex:
     #: concept a rule can name, so they are kept apart from ``concepts`` and ``codes()``.
     qualifiers: dict[str, ConceptInfo] = field(default_factory=dict)
     _qualifier_codes: tuple[tuple[str, str, str], ...] = ()
+    #: Ingest role (``ingest-role`` extension, :data:`INGEST_ROLES`) -> the concept key
+    #: that plays it.
+    roles: dict[str, str] = field(default_factory=dict)
 
     def lookup(self, system: str | None, code: str | None) -> tuple[ConceptMatch, ...]:
         """All concepts ``code`` of ``system`` belongs to, sorted by concept key.
@@ -271,6 +293,7 @@ class _Builder:
         self.filters: dict[str, list[tuple[re.Pattern[str], ConceptMatch]]] = {}
         self.explicit: list[tuple[str, str, str]] = []
         self.qualifiers: dict[str, ConceptInfo] = {}
+        self.roles: dict[str, str] = {}
         self.qualifier_codes: list[tuple[str, str, str]] = []
 
     def add_file(self, path: Path) -> None:
@@ -318,6 +341,14 @@ class _Builder:
             )
         if kind != "order" and modality:
             problems.append(f"{name}: imaging-modality is only for orders")
+        role = _one(vs.extension, EXT_INGEST_ROLE, name, problems)
+        if role is not None:
+            if role not in INGEST_ROLES:
+                problems.append(f"{name}: ingest-role {role!r} not in {sorted(INGEST_ROLES)}")
+            elif kind != "measure":
+                problems.append(f"{name}: ingest-role is only for measures")
+            elif role in self.roles:
+                problems.append(f"{name}: ingest-role {role!r} is {self.roles[role]!r}'s already")
         if vs.compose is None or not vs.compose.include:
             problems.append(f"{name}: compose.include is empty")
             self.problems.extend(problems)
@@ -403,6 +434,8 @@ class _Builder:
             n_codes += 1
         for system, pattern in families:
             self.filters.setdefault(system, []).append((pattern, plain))
+        if role is not None:
+            self.roles[role] = key
         infos = self.qualifiers if kind == "qualifier" else self.concepts
         infos[key] = ConceptInfo(
             key=key,
@@ -423,6 +456,7 @@ class _Builder:
             _explicit=tuple(self.explicit),
             qualifiers=dict(sorted(self.qualifiers.items())),
             _qualifier_codes=tuple(self.qualifier_codes),
+            roles=dict(sorted(self.roles.items())),
         )
 
 

@@ -40,7 +40,7 @@ from ..emit._shared import (
     RULES_SYSTEM,
     supports_extensions,
 )
-from ..emit.fhir_bundle import PRIORITY, span_identifier
+from ..emit.fhir_bundle import span_identifier
 from ..kb.knowledge import CitedGuideline, Knowledge
 from ..kb.models import Rule
 from ..kb.rule_words import when_lines
@@ -255,7 +255,7 @@ def _action(kb: Knowledge, rule: Rule) -> dict[str, Any]:
         action["textEquivalent"] = f"Concludes {rule.concept} (used by other rules)."
         return action
     action["textEquivalent"] = rec.summary
-    action["priority"] = PRIORITY[rec.urgency]
+    action["priority"] = kb.fhir_codes.priority[rec.urgency]
     action["code"] = [
         {
             "coding": [

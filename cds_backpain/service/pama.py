@@ -33,11 +33,6 @@ CONSULT_ID_URL = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
 AUC_APPLIED_URL = "http://fhir.org/argonaut/Extension/pama-rating-auc-applied"
 RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
 PAMA_URLS = frozenset({RATING_URL, QCDSM_URL, CONSULT_ID_URL, AUC_APPLIED_URL})
-RATING_DISPLAY = {
-    "appropriate": "Appropriate",
-    "not-appropriate": "Not appropriate",
-    "no-criteria-apply": "No criteria apply",
-}
 _NAMESPACE = uuid.UUID("6f1c7a0e-2b7d-4f53-9a51-3c1b8f0e2d44")
 
 
@@ -109,7 +104,11 @@ def rating_action(
             "url": RATING_URL,
             "valueCodeableConcept": {
                 "coding": [
-                    {"system": RATING_SYSTEM, "code": rating, "display": RATING_DISPLAY[rating]}
+                    {
+                        "system": RATING_SYSTEM,
+                        "code": rating,
+                        "display": knowledge.wording.rating[rating],  # type: ignore[index]
+                    }
                 ]
             },
         },
@@ -120,7 +119,8 @@ def rating_action(
         pama.append({"url": AUC_APPLIED_URL, "valueUri": config.pama_auc_applied})
     updated["extension"] = kept + pama
     description = knowledge.wording.rating_description.format(
-        rating=RATING_DISPLAY[rating], order=order_name(resource, knowledge)
+        rating=knowledge.wording.rating[rating],  # type: ignore[index]
+        order=order_name(resource, knowledge),
     )
     return {"type": "update", "description": description, "resource": updated}
 

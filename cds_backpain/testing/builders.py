@@ -12,6 +12,9 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..ingest.qualifiers import ANSWER_ABSENT, ANSWER_PRESENT, BODY_SITE_SIDE, qualifier_codings
+from ..kb.loader import knowledge_root
+
 __all__ = [
     "ABSENT",
     "CLINICAL_STATUSES",
@@ -91,14 +94,14 @@ MED_REQUEST_STATUSES = (
     "draft",
     "unknown",
 )
-#: Observation answers (SNOMED CT qualifier values Present / Absent).
-PRESENT = {"system": SNOMED, "code": "52101004", "display": "Present (qualifier value)"}
-ABSENT = {"system": SNOMED, "code": "2667000", "display": "Absent (qualifier value)"}
-#: bodySite side qualifiers (SNOMED CT qualifier values).
+_VALUESETS = knowledge_root() / "valuesets"
+#: Observation answers: the first codes of knowledge/valuesets answer-present / answer-absent
+#: (SNOMED CT qualifier values Present / Absent).
+PRESENT = qualifier_codings(_VALUESETS, ANSWER_PRESENT)[0].coding()
+ABSENT = qualifier_codings(_VALUESETS, ANSWER_ABSENT)[0].coding()
+#: bodySite side qualifiers (knowledge/valuesets/body-site-side.json): side -> Coding.
 SIDE_QUALIFIERS = {
-    "left": {"system": SNOMED, "code": "7771000", "display": "Left (qualifier value)"},
-    "right": {"system": SNOMED, "code": "24028007", "display": "Right (qualifier value)"},
-    "bilateral": {"system": SNOMED, "code": "51440002", "display": "Bilateral (qualifier value)"},
+    str(q.laterality): q.coding() for q in qualifier_codings(_VALUESETS, BODY_SITE_SIDE)
 }
 _LOWER_LIMB = {"system": SNOMED, "code": "61685007", "display": "Lower limb structure"}
 _NAMESPACE = uuid.UUID("6f1c2a43-0d7e-5b9a-9c3e-2b1f0c7d4e55")

@@ -15,7 +15,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import assume
 from hypothesis import strategies as st
@@ -25,6 +25,7 @@ from ..engine.keys import Absence
 from ..engine.prepare import engine_input
 from ..engine.reference import ReferenceEngine
 from ..facts import Fact
+from ..vocabulary import Laterality, Modality
 from . import builders as _fhir
 from .builders import ABSENT, PRESENT
 from .strategies import (
@@ -61,7 +62,8 @@ _MAX_AGE = 120
 _MAX_DAYS = 3650
 _PLANS_PER_RULE = 48
 _SEXES = ("female", "male", "other", "unknown")
-_SIDES = ("left", "right", "bilateral")
+_SIDES: tuple[str, ...] = get_args(Laterality)
+_MODALITIES: tuple[str, ...] = get_args(Modality)
 
 
 def red_flag_rules(knowledge: Knowledgeish | None = None) -> tuple[str, ...]:
@@ -247,7 +249,7 @@ def _representative(need: CPattern, concept: str) -> dict[str, Any]:
         attrs["days"] = _pick(_int_interval(tests, "days", 0, _MAX_DAYS), 7)
         attrs["ended_days"] = 0 if attrs["current"] else _pick(_ended(tests), 1)
     elif need.kind == "order":
-        attrs["modality"] = _choices(tests, "modality", ("xray", "mri", "ct"))[0]
+        attrs["modality"] = _choices(tests, "modality", _MODALITIES)[0]
     return attrs
 
 
@@ -444,7 +446,7 @@ def _need_resource(
                 end=days_before(now, ended),
             )
             return res, facts
-        modality = draw(st.sampled_from(_choices(tests, "modality", ("xray", "mri", "ct"))))
+        modality = draw(st.sampled_from(_choices(tests, "modality", _MODALITIES)))
         options = [c for c in concepts if book.modalities.get(c) == modality] or [concept]
         concept = draw(st.sampled_from(options))
         code = draw(concept_codes(book, concept, forbid=bad - {concept}))

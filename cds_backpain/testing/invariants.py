@@ -23,7 +23,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..kb.models import URGENCY_ORDER
 from ..results import AbsenceSupport, ConclusionSupport
 from .builders import reference
 from .strategies import VOID_FORMS, negation_twins
@@ -85,7 +84,8 @@ def _knowledge(knowledge: Any | None) -> Any:
 
 
 def _rank(urgency: str | None) -> int:
-    return -1 if urgency is None else URGENCY_ORDER.index(urgency)
+    """The rank of ``urgency`` in the knowledge's ``urgency_order`` (knowledge/policy.yaml)."""
+    return int(_knowledge(None).policy.urgency_rank(urgency))
 
 
 def fired_rules(evaluation: Evaluation) -> frozenset[str]:
@@ -146,7 +146,8 @@ def check_red_flag_sound(evaluation: Evaluation) -> None:
     )
     top = max(_rank(c.urgency) for c in flags)
     assert _rank(evaluation.urgency) >= top, (
-        f"headline urgency {evaluation.urgency!r} is below red flag urgency {URGENCY_ORDER[top]!r}"
+        f"headline urgency {evaluation.urgency!r} is below red flag urgency "
+        f"{_knowledge(None).policy.urgency_order[top]!r}"
     )
     by_topic = {c.get("source", {}).get("topic", {}).get("code"): c for c in evaluation.cards}
     for c in flags:
@@ -274,7 +275,6 @@ def check_cards_conform(evaluation: Evaluation, knowledge: Any | None = None) ->
     override reasons, unique uuids, most urgent first, one card per conclusion with the
     policy's indicator, and the decision-support disclaimer in every detail."""
     kb = _knowledge(knowledge)
-    from ..emit.cards import DISCLAIMER
 
     uuids: list[str] = []
     ranks = []
@@ -294,7 +294,7 @@ def check_cards_conform(evaluation: Evaluation, knowledge: Any | None = None) ->
             f"{where}: source.label is required"
         )
         detail = card.get("detail")
-        assert isinstance(detail, str) and DISCLAIMER in detail, (
+        assert isinstance(detail, str) and kb.wording.disclaimer in detail, (
             f"{where}: detail lacks the decision-support disclaimer"
         )
         if "uuid" in card:
