@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_serializer, field_validator
 
 from .kb.models import (
     IMAGING_ORDER,
@@ -25,6 +26,9 @@ from .kb.models import (
     Support,
     Urgency,
 )
+
+if TYPE_CHECKING:
+    from .kb.knowledge import Knowledge
 
 
 class _Out(BaseModel):
@@ -115,8 +119,31 @@ def imaging_rank(i: str) -> int:
     return IMAGING_ORDER.index(i)
 
 
+class Rendering(Protocol):
+    """Renders one evaluation's outputs with the knowledge it was evaluated with (the
+    pipeline supplies it; the output model cannot import the emitters)."""
+
+    @property
+    def knowledge(self) -> Knowledge:
+        """The knowledge base the evaluation used."""
+        ...
+
+    def cards(self) -> list[dict[str, Any]]:
+        """The evaluation's CDS Hooks cards, most urgent first."""
+        ...
+
+    def bundle(self) -> dict[str, Any]:
+        """The evaluation's FHIR R4 Bundle."""
+        ...
+
+
 class Evaluation(_Out):
-    """Everything one evaluation produced. ``to_json()`` gives the documented contract."""
+    """Everything one evaluation produced. ``to_json()`` gives the documented contract.
+
+    Immutable: every field is a tuple, a read-only mapping or a frozen model.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     patient: str | None
     now: str
@@ -129,27 +156,41 @@ class Evaluation(_Out):
     conclusions: tuple[Conclusion, ...]
     derivations: tuple[Derivation, ...]
     #: The facts the rules saw (kind, concept, source resource and qualifiers), for explanation.
-    facts: tuple[dict[str, Any], ...] = ()
-    #: Ratings of draft imaging orders: ServiceRequest reference -> rating.
-    ratings: dict[str, Rating] = {}
-    #: Resources read, used (matched a value set) and ignored.
-    counts: dict[str, int] = {}
+    facts: tuple[Mapping[str, Any], ...] = ()
+    #: Ratings of draft imaging orders: ServiceRequest reference -> rating (read-only).
+    ratings: Mapping[str, Rating] = Field(default={}, validate_default=True)
+    #: Resources read, used (matched a value set) and ignored (read-only).
+    counts: Mapping[str, int] = Field(default={}, validate_default=True)
     issues: tuple[Issue, ...] = ()
+    #: Renders the cards and the bundle on first access (a batch that only needs the
+    #: conclusions never pays for rendering); not part of the JSON contract.
+    rendering: Annotated[Rendering | None, SkipValidation] = Field(
+        default=None, exclude=True, repr=False
+    )
 
-    #: Builders of the cards and the bundle, run on first access (a batch that only needs
-    #: the conclusions never pays for rendering).
-    _render_cards: Callable[[], list[dict[str, Any]]] | None = PrivateAttr(default=None)
-    _render_bundle: Callable[[], dict[str, Any]] | None = PrivateAttr(default=None)
+    @field_validator("ratings", "counts", mode="after")
+    @classmethod
+    def _read_only(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
+        return MappingProxyType(dict(value))
+
+    @field_serializer("ratings", "counts")
+    def _as_dict(self, value: Mapping[str, Any]) -> Any:
+        return dict(value)
+
+    @property
+    def knowledge_base(self) -> Knowledge | None:
+        """The knowledge base this evaluation used (None when built without a renderer)."""
+        return self.rendering.knowledge if self.rendering is not None else None
 
     @cached_property
     def cards(self) -> tuple[dict[str, Any], ...]:
         """CDS Hooks 2.0 cards, most urgent first (built on first access, then cached)."""
-        return tuple(self._render_cards()) if self._render_cards else ()
+        return tuple(self.rendering.cards()) if self.rendering is not None else ()
 
     @cached_property
     def bundle(self) -> dict[str, Any]:
         """The FHIR R4 Bundle: RequestGroup, DetectedIssue per red flag, Provenance."""
-        return self._render_bundle() if self._render_bundle else {}
+        return self.rendering.bundle() if self.rendering is not None else {}
 
     @property
     def red_flags(self) -> tuple[Conclusion, ...]:

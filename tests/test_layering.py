@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cds_backpain"
 
 #: Bottom to top. Components of one layer are independent of each other.
 LAYERS: list[set[str]] = [
-    {"_errors"},
+    {"_errors", "settings"},  # settings: read from the environment at the edges only
     {"facts"},
     {"engine"},
     {"kb"},

@@ -98,6 +98,18 @@ def find_patient(
     return patients[0]
 
 
+def check_expected_patient(patient: Entry, expected: str, problems: Problems) -> None:
+    """Record an error unless ``patient`` is ``expected`` (an id or ``Patient/<id>``)."""
+    want = expected if expected.startswith("Patient/") else f"Patient/{expected}"
+    if patient.key != want:
+        problems.error(
+            "business-rule",
+            f"the Patient of this input is {clip(patient.key, 80)}, not the expected "
+            f"patient {clip(want, 80)}; one input must describe one patient",
+            patient.where,
+        )
+
+
 class PatientMatcher:
     """Decides whether a Reference points at the one patient of the input."""
 
