@@ -179,10 +179,12 @@ def _ingest(
     patient = find_patient(entries, problems, container)
     problems.raise_if_any()
     assert patient is not None and patient.model is not None
+    # Where each item of a top-level array is, for the messages (as its validation's say).
+    positions = {id(item): i for i, item in enumerate(doc)} if isinstance(doc, list) else {}
     if expected_patient is not None:
-        check_expected_patient(patient, expected_patient, problems)
+        check_expected_patient(patient, expected_patient, problems, positions)
         problems.raise_if_any()
-    check_subjects(entries, PatientMatcher(patient), problems)
+    check_subjects(entries, PatientMatcher(patient), problems, positions)
     problems.raise_if_any()
 
     pfact, birth = patient_fact(patient, now, problems)
