@@ -71,9 +71,9 @@ def test_applied_settings_are_in_force_only_inside():
 
 def test_the_command_line_honours_the_environment():
     env = {**os.environ, "CDS_BACKPAIN_ENGINE": "reference", "CDS_BACKPAIN_CANONICAL_BASE": OTHER}
+    command = ["evaluate", str(_example()), "--now", EXAMPLES_NOW]
     r = subprocess.run(
-        [sys.executable, "-m", "cds_backpain.cli", "evaluate", str(_example())]
-        + ["--now", EXAMPLES_NOW],
+        [sys.executable, "-m", "cds_backpain.cli", *command],
         capture_output=True,
         text=True,
         env=env,

@@ -202,10 +202,13 @@ def check_subjects(
                 )
             continue
         if not matcher.matches(subject, e.full_url):
+            # Another server is named (a mix-up of servers), another patient's id never is.
+            other = server_base(strip_history(getattr(subject, "reference", None) or ""))
+            found = f" but a Patient on {clip(other, 120)}" if other else ""
             problems.error(
                 "business-rule",
-                f"{_item(e, positions)}{e.rt}.subject does not reference the Patient of this input "
-                f"({clip(matcher.key, 80)}); one input must describe one patient",
+                f"{_item(e, positions)}{e.rt}.subject does not reference the Patient of this "
+                f"input ({clip(matcher.key, 80)}){found}; one input must describe one patient",
                 f"{e.where}.subject",
             )
 

@@ -232,9 +232,7 @@ def test_a_searchset_entry_that_is_not_an_object_is_400_never_dropped(service, c
     assert where == [f"prefetch.conditions.entry[{len(conditions['entry']) - 1}]"]
 
 
-def test_data_about_another_patient_is_400_even_in_a_resource_the_rules_do_not_read(
-    service, case
-):
+def test_data_about_another_patient_is_400_even_in_a_resource_the_rules_do_not_read(service, case):
     body = hook_request("patient-view", case)
     foreign = {
         "resourceType": "Observation",
