@@ -15,7 +15,14 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_serializer, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SkipValidation,
+)
 
 from .kb.models import (
     IMAGING_ORDER,
@@ -119,6 +126,33 @@ def imaging_rank(i: str) -> int:
     return IMAGING_ORDER.index(i)
 
 
+def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
+
+
+# Read-only mappings, validated from and serialized as plain dicts (the JSON contract and
+# its schema are those of the dicts).
+_Ratings = Annotated[
+    Mapping[str, Rating],
+    AfterValidator(_read_only),
+    PlainSerializer(_plain, return_type=dict[str, Rating]),
+]
+_Counts = Annotated[
+    Mapping[str, int],
+    AfterValidator(_read_only),
+    PlainSerializer(_plain, return_type=dict[str, int]),
+]
+_FactView = Annotated[
+    Mapping[str, Any],
+    AfterValidator(_read_only),
+    PlainSerializer(_plain, return_type=dict[str, Any]),
+]
+
+
 class Rendering(Protocol):
     """Renders one evaluation's outputs with the knowledge it was evaluated with (the
     pipeline supplies it; the output model cannot import the emitters)."""
@@ -138,10 +172,10 @@ class Rendering(Protocol):
 
 
 class Evaluation(_Out):
-    """Everything one evaluation produced. ``to_json()`` gives the documented contract.
+    """Everything one evaluation produced. ``to_json()`` gives the documented contract."""
 
-    Immutable: every field is a tuple, a read-only mapping or a frozen model.
-    """
+    # Immutable: every field is a tuple, a read-only mapping or a frozen model (this
+    # docstring is the JSON Schema's description, so the note is a comment).
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -156,26 +190,17 @@ class Evaluation(_Out):
     conclusions: tuple[Conclusion, ...]
     derivations: tuple[Derivation, ...]
     #: The facts the rules saw (kind, concept, source resource and qualifiers), for explanation.
-    facts: tuple[Mapping[str, Any], ...] = ()
+    facts: tuple[_FactView, ...] = Field(default=(), validate_default=True)
     #: Ratings of draft imaging orders: ServiceRequest reference -> rating (read-only).
-    ratings: Mapping[str, Rating] = Field(default={}, validate_default=True)
+    ratings: _Ratings = Field(default={}, validate_default=True)
     #: Resources read, used (matched a value set) and ignored (read-only).
-    counts: Mapping[str, int] = Field(default={}, validate_default=True)
+    counts: _Counts = Field(default={}, validate_default=True)
     issues: tuple[Issue, ...] = ()
     #: Renders the cards and the bundle on first access (a batch that only needs the
     #: conclusions never pays for rendering); not part of the JSON contract.
     rendering: Annotated[Rendering | None, SkipValidation] = Field(
         default=None, exclude=True, repr=False
     )
-
-    @field_validator("ratings", "counts", mode="after")
-    @classmethod
-    def _read_only(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
-        return MappingProxyType(dict(value))
-
-    @field_serializer("ratings", "counts")
-    def _as_dict(self, value: Mapping[str, Any]) -> Any:
-        return dict(value)
 
     @property
     def knowledge_base(self) -> Knowledge | None:
