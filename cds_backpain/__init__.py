@@ -33,11 +33,12 @@ from .results import (
     SourceSpan,
     SuggestionOut,
 )
+from .settings import Settings
 
 if TYPE_CHECKING:
     # Imported on first use at run time (they bring fhir.resources and the engines, about
     # 250 ms); type checkers see the real definitions here.
-    from .ingest.parse import Limits
+    from .ingest.parse import Limits, ParsedJSON, parse_json
     from .kb.loader import load_knowledge
     from .pipeline import evaluate
 
@@ -59,12 +60,15 @@ __all__ = [
     "KnowledgeError",
     "KnowledgeStamp",
     "Limits",
+    "ParsedJSON",
     "Provenance",
+    "Settings",
     "SourceSpan",
     "SuggestionOut",
     "__version__",
     "evaluate",
     "load_knowledge",
+    "parse_json",
 ]
 
 #: Public names defined in heavier modules, imported on first access.
@@ -72,6 +76,8 @@ _LAZY = {
     "evaluate": ".pipeline",
     "load_knowledge": ".kb.loader",
     "Limits": ".ingest.parse",
+    "ParsedJSON": ".ingest.parse",
+    "parse_json": ".ingest.parse",
 }
 
 

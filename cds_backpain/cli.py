@@ -20,8 +20,14 @@ def _dump(obj: object) -> str:
 
 @click.group(cls=OneLineErrors)
 @click.version_option(package_name="cds-backpain")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Clinical decision support for low back pain in runners (FHIR R4 in, CDS Hooks cards out)."""
+    # The one place the command line reads the environment (CDS_BACKPAIN_ENGINE,
+    # _KNOWLEDGE, _CANONICAL_BASE, _VALIDATE_OUTPUT): in force while the command runs.
+    from .settings import Settings, applied
+
+    ctx.with_resource(applied(Settings.from_env()))
 
 
 @main.command()

@@ -8,24 +8,22 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-#: Evaluation instants outside this range are refused: before it no patient's age makes
-#: sense, after it date arithmetic (windows, ages) nears the end of the calendar.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
 
 def check_instant(value: str) -> str:
-    """``value`` as a canonical UTC instant (``...Z``), or ValueError saying what is wrong."""
-    from .pipeline import parse_now
+    """``value`` as a canonical UTC instant (``...Z``), or ValueError saying what is wrong.
+
+    The range is the library's (:data:`cds_backpain.pipeline.EARLIEST` to ``LATEST``),
+    checked here at start-up so that a command fails before any work.
+    """
+    from .pipeline import EARLIEST, LATEST, to_instant
 
     try:
-        instant = parse_now(value)
+        instant = to_instant(value)
     except (ValueError, OverflowError):
         raise ValueError(
             f"{value!r} is not an ISO 8601 instant (e.g. 2026-06-01T12:00:00Z)"

@@ -10,15 +10,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SkipValidation,
+)
 
 from .vocabulary import Category, Imaging, Rating, Support, Urgency
 from .vocabulary import SourceSpan as SourceSpan  # part of the output model, defined below kb
+
+if TYPE_CHECKING:
+    from .kb.knowledge import Knowledge
 
 
 class _Out(BaseModel):
@@ -153,8 +164,58 @@ class KnowledgeStamp(_Out):
     digest: str
 
 
+def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
+
+
+# Read-only mappings, validated from and serialized as plain dicts (the JSON contract and
+# its schema are those of the dicts).
+_Ratings = Annotated[
+    Mapping[str, Rating],
+    AfterValidator(_read_only),
+    PlainSerializer(_plain, return_type=dict[str, Rating]),
+]
+_Counts = Annotated[
+    Mapping[str, int],
+    AfterValidator(_read_only),
+    PlainSerializer(_plain, return_type=dict[str, int]),
+]
+_FactView = Annotated[
+    Mapping[str, Any],
+    AfterValidator(_read_only),
+    PlainSerializer(_plain, return_type=dict[str, Any]),
+]
+
+
+class Rendering(Protocol):
+    """Renders one evaluation's outputs with the knowledge it was evaluated with (the
+    pipeline supplies it; the output model cannot import the emitters)."""
+
+    @property
+    def knowledge(self) -> Knowledge:
+        """The knowledge base the evaluation used."""
+        ...
+
+    def cards(self) -> list[dict[str, Any]]:
+        """The evaluation's CDS Hooks cards, most urgent first."""
+        ...
+
+    def bundle(self) -> dict[str, Any]:
+        """The evaluation's FHIR R4 Bundle."""
+        ...
+
+
 class Evaluation(_Out):
     """Everything one evaluation produced. ``to_json()`` gives the documented contract."""
+
+    # Immutable: every field is a tuple, a read-only mapping or a frozen model (this
+    # docstring is the JSON Schema's description, so the note is a comment).
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     patient: str | None
     now: str
@@ -167,27 +228,32 @@ class Evaluation(_Out):
     conclusions: tuple[Conclusion, ...]
     derivations: tuple[Derivation, ...]
     #: The facts the rules saw (kind, concept, source resource and qualifiers), for explanation.
-    facts: tuple[dict[str, Any], ...] = ()
-    #: Ratings of draft imaging orders: ServiceRequest reference -> rating.
-    ratings: dict[str, Rating] = {}
-    #: Resources read, used (matched a value set) and ignored.
-    counts: dict[str, int] = {}
+    facts: tuple[_FactView, ...] = Field(default=(), validate_default=True)
+    #: Ratings of draft imaging orders: ServiceRequest reference -> rating (read-only).
+    ratings: _Ratings = Field(default={}, validate_default=True)
+    #: Resources read, used (matched a value set) and ignored (read-only).
+    counts: _Counts = Field(default={}, validate_default=True)
     issues: tuple[Issue, ...] = ()
+    #: Renders the cards and the bundle on first access (a batch that only needs the
+    #: conclusions never pays for rendering); not part of the JSON contract.
+    rendering: Annotated[Rendering | None, SkipValidation] = Field(
+        default=None, exclude=True, repr=False
+    )
 
-    #: Builders of the cards and the bundle, run on first access (a batch that only needs
-    #: the conclusions never pays for rendering).
-    _render_cards: Callable[[], list[dict[str, Any]]] | None = PrivateAttr(default=None)
-    _render_bundle: Callable[[], dict[str, Any]] | None = PrivateAttr(default=None)
+    @property
+    def knowledge_base(self) -> Knowledge | None:
+        """The knowledge base this evaluation used (None when built without a renderer)."""
+        return self.rendering.knowledge if self.rendering is not None else None
 
     @cached_property
     def cards(self) -> tuple[dict[str, Any], ...]:
         """CDS Hooks 2.0 cards, most urgent first (built on first access, then cached)."""
-        return tuple(self._render_cards()) if self._render_cards else ()
+        return tuple(self.rendering.cards()) if self.rendering is not None else ()
 
     @cached_property
     def bundle(self) -> dict[str, Any]:
         """The FHIR R4 Bundle: RequestGroup, DetectedIssue per red flag, Provenance."""
-        return self._render_bundle() if self._render_bundle else {}
+        return self.rendering.bundle() if self.rendering is not None else {}
 
     @property
     def red_flags(self) -> tuple[Conclusion, ...]:

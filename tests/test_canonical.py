@@ -61,12 +61,17 @@ def test_every_canonical_url_in_the_output_is_defined_in_knowledge():
 
 
 def test_the_canonical_base_is_configurable(monkeypatch):
+    from cds_backpain.settings import Settings, applied
+
     example = load_examples()[0]
-    monkeypatch.setenv(CANONICAL_ENV, OTHER_BASE)
-    ev = evaluate(example.path, now=EXAMPLES_NOW)
+    monkeypatch.setenv(CANONICAL_ENV, OTHER_BASE)  # read at the edges, not by the library
+    assert BASE in json.dumps(evaluate(example.path, now=EXAMPLES_NOW).cards)
+    settings = Settings.from_env()
+    ev = evaluate(example.path, now=EXAMPLES_NOW, settings=settings)
     text = json.dumps([ev.cards, ev.bundle])
     assert BASE not in text
     assert f"{OTHER_BASE}/CodeSystem/rules" in text
-    served = conformance_resources(load_knowledge())
+    with applied(settings):
+        served = conformance_resources(load_knowledge())
     passage = served["StructureDefinition", "source-passage"]["url"]
     assert passage == f"{OTHER_BASE}/StructureDefinition/source-passage"

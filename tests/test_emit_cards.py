@@ -512,8 +512,14 @@ def test_a_summary_of_140_characters_is_refused(kb):
         build_cards([c], knowledge=kb, patient_ref=PATIENT)
 
 
-def test_a_missing_or_invalid_template_is_a_knowledge_error(kb, monkeypatch):
-    monkeypatch.setenv("CDS_BACKPAIN_VALIDATE_OUTPUT", "1")  # invalid templates are caught at load
+def test_a_missing_or_invalid_template_is_a_knowledge_error(kb):
+    from cds_backpain.settings import Settings, applied
+
+    with applied(Settings(validate_output=True)):  # invalid templates are caught at load
+        _missing_or_invalid_template_is_a_knowledge_error(kb)
+
+
+def _missing_or_invalid_template_is_a_knowledge_error(kb):
     c = conclusions(kb)[2]
     broken = c.model_copy(
         update={"suggestions": (SuggestionOut(label="Order", template="no_such_template"),)}

@@ -8,11 +8,12 @@ that blames the input.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 
-from cds_backpain import InternalError, InvalidInputError, evaluate
+from cds_backpain import InternalError, InvalidInputError, Limits, evaluate
 from cds_backpain.ingest import extract
 from cds_backpain.testing import EXAMPLE_NOW, builders
 
@@ -47,3 +48,28 @@ def test_a_defect_of_ours_is_an_internal_error_with_its_cause_and_a_log_line(mon
 
 def test_the_same_input_evaluates_without_the_defect():
     assert evaluate(BUNDLE, EXAMPLE_NOW).patient == "Patient/pat"
+
+
+def test_expected_patient_refuses_data_about_anyone_else():
+    from cds_backpain import parse_json
+
+    data = [
+        {"resourceType": "Patient", "id": "p1", "birthDate": "1980-01-01"},
+        {
+            "resourceType": "Condition",
+            "id": "c1",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"text": "back pain"},
+        },
+    ]
+    now = "2026-06-01T12:00:00Z"
+    assert evaluate(data, now=now, expected_patient="p1").patient == "Patient/p1"
+    assert evaluate(data, now=now, expected_patient="Patient/p1").patient == "Patient/p1"
+    with pytest.raises(InvalidInputError) as err:
+        evaluate(data, now=now, expected_patient="p2")
+    issue = err.value.outcome["issue"][0]
+    assert issue["code"] == "business-rule"
+    assert issue["diagnostics"].startswith("array item 0: the Patient of this input is Patient/p1")
+    assert "not the expected patient Patient/p2" in issue["diagnostics"]
+    parsed = parse_json(json.dumps(data), Limits())
+    assert evaluate(parsed, now=now).patient == "Patient/p1"

@@ -86,11 +86,16 @@ def test_tree_walk_reports_long_keys():
     assert "key" in info.value.outcome["issue"][0]["diagnostics"]
 
 
-def test_checked_array_skips_the_walk_only_under_the_same_limits():
-    from cds_backpain.ingest.parse import CheckedArray
+def test_a_parsed_document_skips_the_walk_only_under_the_same_limits():
+    from cds_backpain.ingest import ParsedJSON, parse_json
 
     long = [{"resourceType": "Patient", "id": "x" * 200}]
     strict = Limits(max_string=100)
-    assert load_json(CheckedArray(long, strict), strict) == long  # checked by its producer
+    assert load_json(ParsedJSON(long, strict), strict) == long  # checked by its producer
     with pytest.raises(InputLimitError):
-        load_json(CheckedArray(long, Limits()), strict)  # checked under other limits
+        load_json(ParsedJSON(long, Limits()), strict)  # checked under other limits
+    parsed = parse_json(b'{"resourceType": "Bundle", "entry": [{"resource": {"a": 1}}]}', strict)
+    part = parsed.excerpt([parsed.value["entry"][0]["resource"]])
+    assert load_json(part, strict) == [{"a": 1}]
+    with pytest.raises(InputLimitError):
+        parse_json(json.dumps(long), strict)

@@ -18,7 +18,11 @@ ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
 
 #: Bottom to top. Components of one layer are independent of each other.
 LAYERS: list[set[str]] = [
-    {"_errors", "vocabulary"},  # vocabulary: the types kb and results share
+    {
+        "_errors",
+        "vocabulary",
+        "settings",
+    },  # the types kb and results share; settings read at the edges
     {"facts"},
     {"engine"},
     {"kb"},

@@ -91,3 +91,32 @@ def test_the_facts_the_rules_saw_are_reported_without_labels():
     assert ev.facts and all("label" not in f for f in ev.facts)
     assert [f["source"] for f in ev.facts if f["kind"] == "patient"] == [ev.patient]
     assert ev.counts["resources"] == ev.counts["used"] + ev.counts["ignored"]
+
+
+def test_an_evaluation_is_immutable_and_knows_the_knowledge_it_used():
+    import pydantic
+
+    kb = load_knowledge()
+    ev = evaluate(EXAMPLE, now=EXAMPLE_NOW, knowledge=kb)
+    assert ev.knowledge_base is kb
+    with pytest.raises(TypeError):
+        ev.counts["used"] = 0  # type: ignore[index]
+    with pytest.raises(TypeError):
+        ev.ratings["ServiceRequest/x"] = "appropriate"  # type: ignore[index]
+    with pytest.raises(pydantic.ValidationError):
+        ev.engine = "other"  # type: ignore[misc]
+    out = ev.to_json()
+    assert type(out["counts"]) is dict and type(out["ratings"]) is dict
+    assert "rendering" not in out
+    assert json.loads(json.dumps(out)) == out
+
+
+def test_the_evaluation_instant_is_checked_in_the_library():
+    from cds_backpain import InvalidInputError
+    from cds_backpain.pipeline import EARLIEST, LATEST
+
+    assert parse_now(EARLIEST) == EARLIEST
+    for bad in (LATEST, dt.datetime.max, "1899-12-31T23:59:59Z", "not an instant"):
+        with pytest.raises(InvalidInputError) as err:
+            parse_now(bad)
+        assert err.value.outcome["issue"][0]["expression"] == ["now"]

@@ -23,12 +23,15 @@ EXPORTED = [
     "KnowledgeError",
     "KnowledgeStamp",
     "Limits",
+    "ParsedJSON",
     "Provenance",
+    "Settings",
     "SourceSpan",
     "SuggestionOut",
     "__version__",
     "evaluate",
     "load_knowledge",
+    "parse_json",
 ]
 
 
@@ -50,6 +53,8 @@ def test_the_types_in_public_signatures_are_the_exported_ones():
     assert sig.parameters["limits"].annotation == cds_backpain.Limits | None
     assert sig.parameters["knowledge"].annotation == cds_backpain.Knowledge | None
     assert cds_backpain.Engine.__name__ in str(sig.parameters["engine"].annotation)
+    assert sig.parameters["settings"].annotation == cds_backpain.Settings | None
+    assert cds_backpain.ParsedJSON.__name__ in str(sig.parameters["data"].annotation)
     fields = cds_backpain.Evaluation.model_fields
     assert fields["issues"].annotation == tuple[cds_backpain.Issue, ...]
     assert fields["knowledge"].annotation is cds_backpain.KnowledgeStamp

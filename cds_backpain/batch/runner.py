@@ -121,13 +121,18 @@ def _init_worker(
     lock_fd: int | None = None,
 ) -> None:
     from ..kb.loader import load_knowledge
+    from ..settings import Settings
 
+    settings = Settings.from_env()  # read once, when the worker starts
     if batch_pid is not None and os.getpid() != batch_pid:  # a worker process
         if lock_fd is not None:  # a forked copy of the batch's lock: never hold it
             with suppress(OSError):
                 os.close(lock_fd)
         _watch_parent(batch_pid)
-    _worker.update(now=now, engine=engine, full=full, knowledge=load_knowledge(knowledge_root))
+    root = knowledge_root if knowledge_root is not None else settings.knowledge_root
+    _worker.update(
+        now=now, engine=engine, full=full, knowledge=load_knowledge(root), settings=settings
+    )
 
 
 def _watch_parent(batch_pid: int) -> None:
@@ -154,6 +159,13 @@ def _alive(pid: int) -> bool:
 
 
 def _work(chunk: Sequence[tuple[str, tuple[bytes, ...]]]) -> list[tuple[str, str, str]]:
+    from ..settings import applied
+
+    with applied(_worker["settings"]):
+        return _work_in(chunk)
+
+
+def _work_in(chunk: Sequence[tuple[str, tuple[bytes, ...]]]) -> list[tuple[str, str, str]]:
     out = []
     for pid, lines in chunk:
         rec = evaluate_group(

@@ -143,23 +143,35 @@ def patient_lines(spark: SparkSession, inputs: Sequence[str]) -> DataFrame:
 _cache: dict[str, Any] = {}
 
 
+def _settings() -> Any:
+    """The executor's settings, read from its environment once."""
+    if "settings" not in _cache:
+        from ..settings import Settings
+
+        _cache["settings"] = Settings.from_env()
+    return _cache["settings"]
+
+
 def _knowledge() -> Any:
     if "kb" not in _cache:
         from ..kb.loader import load_knowledge
 
-        _cache["kb"] = load_knowledge()
+        _cache["kb"] = load_knowledge(_settings().knowledge_root)
     return _cache["kb"]
 
 
 def _evaluate_partition(
     rows: Iterable[Any], now: str, engine: str | None, full: bool
 ) -> Iterator[tuple[Any, ...]]:
+    from ..settings import applied
+
     kb = _knowledge()
     version, digest = kb.version, kb.digest
     for row in rows:
-        rec = evaluate_group(
-            (row["patient"], row["lines"]), now=now, knowledge=kb, engine=engine, full=full
-        )
+        with applied(_settings()):
+            rec = evaluate_group(
+                (row["patient"], row["lines"]), now=now, knowledge=kb, engine=engine, full=full
+            )
         yield (
             rec["patient"],
             rec["status"],
@@ -341,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         now = check_instant(args.now or datetime.now(UTC).isoformat())
     except ValueError as exc:
         p.error(f"--now: {exc}")
-    kb = load_knowledge()
+    kb = load_knowledge(_settings().knowledge_root)
     spark = build_session(args.master)
     try:
         results = evaluate_export(

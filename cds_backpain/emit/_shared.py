@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..settings import CANONICAL_ENV as CANONICAL_ENV  # read at the edges only
+from ..settings import current
 
 if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge
@@ -23,9 +25,6 @@ logger = logging.getLogger("cds_backpain.emit")
 #: ``knowledge/structuredefinitions``, value sets). Emitted output and the service's
 #: conformance resources use :func:`canonical_base` instead, which a deployment sets.
 BASE = "https://cds-backpain.example.org/fhir"
-#: Environment variable overriding the canonical base of the output (``serve`` sets it
-#: from ``canonical_base`` in the service configuration).
-CANONICAL_ENV = "CDS_BACKPAIN_CANONICAL_BASE"
 #: Codes are conclusion (recommendation rule) ids.
 RULES_SYSTEM = f"{BASE}/CodeSystem/rules"
 #: Codes are conclusion categories (``cauda_equina`` ...).
@@ -40,8 +39,9 @@ KNOWLEDGE_URI = f"{BASE}/knowledge"
 
 
 def canonical_base() -> str:
-    """The canonical base of emitted URLs: ``$CDS_BACKPAIN_CANONICAL_BASE`` or :data:`BASE`."""
-    return (os.environ.get(CANONICAL_ENV) or BASE).rstrip("/")
+    """The canonical base of emitted URLs: the ``canonical_base`` of the settings in force
+    (:func:`cds_backpain.settings.current`), else :data:`BASE`."""
+    return (current().canonical_base or BASE).rstrip("/")
 
 
 def rebase(document: T, base: str | None = None) -> T:
@@ -98,10 +98,11 @@ def validating() -> bool:
 
     Off by default: the resources are built from knowledge templates validated at load
     time and from fixed shapes that the test suite validates for every example and every
-    generated patient. ``CDS_BACKPAIN_VALIDATE_OUTPUT=1`` turns it on (about 20 ms per
-    evaluation) for debugging or extra assurance.
+    generated patient. ``Settings(validate_output=True)`` (``CDS_BACKPAIN_VALIDATE_OUTPUT=1``
+    at the command line, service or batch) turns it on (about 20 ms per evaluation) for
+    debugging or extra assurance.
     """
-    return os.environ.get("CDS_BACKPAIN_VALIDATE_OUTPUT", "") == "1"
+    return current().validate_output
 
 
 #: Root of every uuid5 this package emits.

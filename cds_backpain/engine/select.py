@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import warnings
 
+from ..settings import ENGINE_ENV as ENGINE_ENV  # read at the edges only
+from ..settings import current
 from .base import Engine
 from .reference import ReferenceEngine
 
 __all__ = ["ENGINE_ENV", "get_engine"]
 
-#: Environment variable naming the engine ("durable" or "reference") when none is given.
-ENGINE_ENV = "CDS_BACKPAIN_ENGINE"
 _NAMES = ("durable", "reference")
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 
 
 def get_engine(name: str | None = None) -> Engine:
-    """The process-wide engine called ``name`` (default: ``$CDS_BACKPAIN_ENGINE``, else durable).
+    """The process-wide engine called ``name`` (default: the ``engine`` of the settings in
+    force, :func:`cds_backpain.settings.current`, else durable; ``$CDS_BACKPAIN_ENGINE``
+    at the edges).
 
     When durable-rules cannot be imported (not installed, or Python 3.13+ where
     2.0.28 does not load) the reference engine is returned instead, with a
     :class:`RuntimeWarning` naming the reason.
     """
-    chosen = (name or os.environ.get(ENGINE_ENV) or "durable").strip().lower()
+    chosen = (name or current().engine or "durable").strip().lower()
     if chosen not in _NAMES:
         raise ValueError(f"unknown engine {chosen!r}; choose one of {', '.join(_NAMES)}")
     with _lock:

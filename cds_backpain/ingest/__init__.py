@@ -3,12 +3,14 @@
 ``ingest(data, valuesets=..., parameters=..., now=...)`` returns an :class:`Ingested`;
 bad input raises :class:`~cds_backpain.InvalidInputError` carrying a FHIR R4
 OperationOutcome with one issue per defect (:class:`~cds_backpain.InputLimitError`
-when a :class:`Limits` bound is hit).
+when a :class:`Limits` bound is hit). ``expected_patient`` refuses input about another
+patient than the one the caller means; :func:`parse_json` parses and checks once, and
+its :class:`ParsedJSON` (or parts of it) is then read without a second check.
 """
 
 from __future__ import annotations
 
 from .api import Ingested, ingest
-from .parse import Limits
+from .parse import Limits, ParsedJSON, parse_json
 
-__all__ = ["Ingested", "Limits", "ingest"]
+__all__ = ["Ingested", "Limits", "ParsedJSON", "ingest", "parse_json"]

@@ -15,7 +15,14 @@ from .._errors import InternalError, InvalidInputError
 from ..facts import Fact
 from ..results import Issue
 from .extract import Extractor, patient_fact
-from .identity import PatientMatcher, Resolver, assign_keys, check_subjects, find_patient
+from .identity import (
+    PatientMatcher,
+    Resolver,
+    assign_keys,
+    check_expected_patient,
+    check_subjects,
+    find_patient,
+)
 from .outcome import Problems
 from .parse import JsonInput, Limits, load_json
 from .unpack import Entry, unpack
@@ -111,6 +118,7 @@ def ingest(
     now: dt.datetime,
     limits: Limits | None = None,
     lenient: bool = True,
+    expected_patient: str | None = None,
 ) -> Ingested:
     """Read FHIR R4 JSON about one patient and return its facts.
 
@@ -118,7 +126,9 @@ def ingest(
     text, a parsed dict/list, or a ``Path`` to a file. ``now`` (timezone-aware) is the
     evaluation instant: ages and durations are computed at it. With ``lenient`` a
     missing ``Bundle.type`` is read as ``collection`` and a missing
-    ``MedicationRequest.intent`` as ``order``, each with a warning.
+    ``MedicationRequest.intent`` as ``order``, each with a warning. ``expected_patient``
+    (an id, or ``Patient/<id>``) is the patient the caller means: input whose Patient is
+    another one is refused (and every resource must be about that Patient, as always).
 
     Raises :class:`InvalidInputError` (an OperationOutcome with every defect found) for
     input that is not acceptable FHIR R4 about exactly one patient,
@@ -128,7 +138,9 @@ def ingest(
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     try:
-        return _ingest(data, valuesets, parameters, now.astimezone(dt.UTC), limits, lenient)
+        return _ingest(
+            data, valuesets, parameters, now.astimezone(dt.UTC), limits, lenient, expected_patient
+        )
     except InvalidInputError:
         raise
     except Exception as exc:  # a defect of ours: say so, never blame the input
@@ -146,6 +158,7 @@ def _ingest(
     now: dt.datetime,
     limits: Limits | None,
     lenient: bool,
+    expected_patient: str | None,
 ) -> Ingested:
     limits = limits or Limits()
     t0 = time.perf_counter()
@@ -166,7 +179,12 @@ def _ingest(
     patient = find_patient(entries, problems, container)
     problems.raise_if_any()
     assert patient is not None and patient.model is not None
-    check_subjects(entries, PatientMatcher(patient), problems)
+    # Where each item of a top-level array is, for the messages (as its validation's say).
+    positions = {id(item): i for i, item in enumerate(doc)} if isinstance(doc, list) else {}
+    if expected_patient is not None:
+        check_expected_patient(patient, expected_patient, problems, positions)
+        problems.raise_if_any()
+    check_subjects(entries, PatientMatcher(patient), problems, positions)
     problems.raise_if_any()
 
     pfact, birth = patient_fact(patient, now, problems)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -98,6 +99,31 @@ def find_patient(
     return patients[0]
 
 
+def _item(entry: Entry, positions: Mapping[int, int]) -> str:
+    """``array item <i>: `` for a resource of a top-level array (as the validation
+    messages of its items begin), else nothing."""
+    index = positions.get(id(entry.raw))
+    return "" if index is None else f"array item {index}: "
+
+
+def check_expected_patient(
+    patient: Entry, expected: str, problems: Problems, positions: Mapping[int, int] = {}
+) -> None:
+    """Record an error unless ``patient`` is ``expected`` (an id or ``Patient/<id>``).
+
+    ``positions`` maps ``id(raw resource)`` to its index in a top-level array.
+    """
+    want = expected if expected.startswith("Patient/") else f"Patient/{expected}"
+    if patient.key != want:
+        problems.error(
+            "business-rule",
+            f"{_item(patient, positions)}the Patient of this input is "
+            f"{clip(patient.key, 80)}, not the expected patient {clip(want, 80)}; "
+            "one input must describe one patient",
+            patient.where,
+        )
+
+
 class PatientMatcher:
     """Decides whether a Reference points at the one patient of the input."""
 
@@ -146,8 +172,16 @@ def server_base(full_url: str | None) -> str | None:
     return full_url[: m.start()] if m and m.start() > 0 else None
 
 
-def check_subjects(entries: list[Entry], matcher: PatientMatcher, problems: Problems) -> None:
-    """Every clinical resource must be about the one patient (Observation may omit subject)."""
+def check_subjects(
+    entries: list[Entry],
+    matcher: PatientMatcher,
+    problems: Problems,
+    positions: Mapping[int, int] = {},
+) -> None:
+    """Every clinical resource must be about the one patient (Observation may omit subject).
+
+    ``positions`` maps ``id(raw resource)`` to its index in a top-level array.
+    """
     for e in entries:
         if e.rt not in SUBJECT_TYPES:
             continue
@@ -161,13 +195,20 @@ def check_subjects(entries: list[Entry], matcher: PatientMatcher, problems: Prob
         if subject is None:
             # required elsewhere (the model already says so); optional on these two
             if e.rt not in ("Observation", "MedicationDispense"):
-                problems.error("required", f"{e.rt}.subject is missing", f"{e.where}.subject")
+                problems.error(
+                    "required",
+                    f"{_item(e, positions)}{e.rt}.subject is missing",
+                    f"{e.where}.subject",
+                )
             continue
         if not matcher.matches(subject, e.full_url):
+            # Another server is named (a mix-up of servers), another patient's id never is.
+            other = server_base(strip_history(getattr(subject, "reference", None) or ""))
+            found = f" but a Patient on {clip(other, 120)}" if other else ""
             problems.error(
                 "business-rule",
-                f"{e.rt}.subject does not reference the Patient of this input "
-                f"({clip(matcher.key, 80)}); one input must describe one patient",
+                f"{_item(e, positions)}{e.rt}.subject does not reference the Patient of this "
+                f"input ({clip(matcher.key, 80)}){found}; one input must describe one patient",
                 f"{e.where}.subject",
             )
 

@@ -32,19 +32,25 @@ class Limits:
     max_string: int = 100_000
 
 
-JsonInput = bytes | bytearray | memoryview | str | dict | list | Path
+@dataclass(frozen=True, eq=False)
+class ParsedJSON:
+    """A JSON document (object or array) that :func:`parse_json` parsed and checked under
+    ``limits``: handed to :func:`~cds_backpain.ingest.ingest` (or ``evaluate``) under the
+    same limits, it is taken as it is, without a second walk.
 
-
-class CheckedArray(list):  # type: ignore[type-arg]
-    """Resources cut out of a document that :func:`load_json` already parsed and checked
-    under ``limits`` (no string, depth or size beyond them): taken without a second walk.
-
-    Internal: the CDS Hooks service parses each request once and hands its prefetch on.
+    A caller that parsed a larger document once (the CDS Hooks service parses each
+    request) passes parts of it on with :meth:`excerpt`.
     """
 
-    def __init__(self, items: list[Any], limits: Limits):
-        super().__init__(items)
-        self.limits = limits
+    value: dict[str, Any] | list[Any]
+    limits: Limits
+
+    def excerpt(self, items: list[Any]) -> ParsedJSON:
+        """Values cut out of this document (each already checked), as one JSON array."""
+        return ParsedJSON(list(items), self.limits)
+
+
+JsonInput = bytes | bytearray | memoryview | str | dict | list | Path | ParsedJSON
 
 
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -213,10 +219,21 @@ def check_tree(doc: Any, limits: Limits) -> None:
         depth += 1
 
 
+def parse_json(data: JsonInput, limits: Limits) -> ParsedJSON:
+    """Parse ``data`` and check it under ``limits``: a :class:`ParsedJSON` to pass on.
+
+    Raises :class:`~cds_backpain.InvalidInputError` for input that is not a JSON object
+    or array, :class:`~cds_backpain.InputLimitError` beyond ``limits``.
+    """
+    return ParsedJSON(load_json(data, limits), limits)
+
+
 def load_json(data: JsonInput, limits: Limits) -> dict[str, Any] | list[Any]:
     """Parse and check ``data``; the result is a JSON object or array."""
-    if type(data) is CheckedArray and data.limits == limits:
-        return data
+    if isinstance(data, ParsedJSON):
+        if data.limits == limits:
+            return data.value
+        data = data.value  # checked under other limits: checked again below
     if isinstance(data, Path):
         try:
             size = data.stat().st_size

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from .._errors import KnowledgeError
 from ..facts import TESTABLE_ATTRIBUTES
+from ..settings import KNOWLEDGE_ENV, current
 from ..vocabulary import Category, Laterality, Modality, SourceSpan
 from .codegen import CATEGORY_CODESYSTEM, category_codes
 from .compile import compile_rules
@@ -42,7 +43,8 @@ from .provenance import resolve_quote, sha256_hex
 from .supports import unsupported
 from .valuesets import INGEST_QUALIFIERS, INGEST_ROLES, ValueSetIndex, load_valuesets
 
-ENV_ROOT = "CDS_BACKPAIN_KNOWLEDGE"
+#: Read by :meth:`~cds_backpain.settings.Settings.from_env` at the edges, never here.
+ENV_ROOT = KNOWLEDGE_ENV
 _ALLOWED_VALUES: dict[str, set[object]] = {
     "sex": {"male", "female", "other", "unknown"},
     "status": {"active", "history"},
@@ -56,10 +58,11 @@ _NUMERIC = {"age", "days", "ended_days", "value"}
 
 
 def knowledge_root() -> Path:
-    """The knowledge base: $CDS_BACKPAIN_KNOWLEDGE, else the wheel's copy, else the checkout's."""
-    env = os.environ.get(ENV_ROOT)
-    if env:
-        return Path(env)
+    """The knowledge base: the ``knowledge_root`` of the settings in force
+    (``$CDS_BACKPAIN_KNOWLEDGE`` at the edges), else the wheel's copy, else the checkout's."""
+    configured = current().knowledge_root
+    if configured is not None:
+        return configured
     here = Path(__file__).resolve().parent.parent
     packaged = here / "_knowledge"
     if packaged.is_dir():
@@ -448,8 +451,8 @@ def _load(root: Path) -> Knowledge:
 
 
 _cache: dict[str, Knowledge] = {}
-#: The default knowledge base by the value of $CDS_BACKPAIN_KNOWLEDGE at first load.
-_defaults: dict[str | None, Knowledge] = {}
+#: The default knowledge base by the ``knowledge_root`` setting at first load.
+_defaults: dict[Path | None, Knowledge] = {}
 _lock = threading.Lock()
 
 
@@ -458,7 +461,7 @@ def load_knowledge(
 ) -> Knowledge:
     """Load and verify the knowledge base (cached per directory; ``reload`` forces a re-read)."""
     if root is None and not reload:  # the hot path: no filesystem calls
-        kb = _defaults.get(os.environ.get(ENV_ROOT))
+        kb = _defaults.get(current().knowledge_root)
         if kb is not None:
             return kb
     path = Path(root) if root is not None else knowledge_root()
@@ -469,5 +472,5 @@ def load_knowledge(
         if reload or key not in _cache:
             _cache[key] = _load(path)
         if root is None:
-            _defaults[os.environ.get(ENV_ROOT)] = _cache[key]
+            _defaults[current().knowledge_root] = _cache[key]
         return _cache[key]

@@ -7,7 +7,6 @@ request -> JWT (auth) -> size limit -> validate (hooks) -> data (prefetch / FHIR
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,8 +33,10 @@ from .._errors import (
     InvalidInputError,
     KnowledgeError,
 )
-from ..ingest.parse import CheckedArray, Limits
+from ..ingest import Limits, ParsedJSON
+from ..kb.knowledge import Knowledge
 from ..results import Evaluation
+from ..settings import Settings, applied
 from . import pama, screen
 from .auth import (
     Authenticator,
@@ -63,7 +64,13 @@ from .errors import (
 )
 from .feedback import CardRecord, FeedbackStore, client_key, validate_feedback
 from .fhir_api import fhir_routes
-from .hooks import HookRequest, body_limits, parse_hook_request, parse_json_body
+from .hooks import (
+    HookRequest,
+    body_limits,
+    parse_checked_body,
+    parse_hook_request,
+    parse_json_body,
+)
 from .limits import BodySizeLimitMiddleware, refuse_costly
 from .logs import AccessLogMiddleware, configure_logging
 from .metrics import Metrics, MetricsMiddleware, metrics_of
@@ -87,6 +94,10 @@ class Runtime:
     fetcher: FhirFetcher
     store: FeedbackStore
     authenticator: Authenticator | None
+    #: The knowledge every call is evaluated with (the settings' ``knowledge_root``).
+    knowledge: Knowledge
+    #: Settings read once at start-up (environment and configuration).
+    settings: Settings
     trust: TrustFile | None = None
     #: One evaluation at a time per worker: the engine serialises anyway, and letting
     #: threads queue on its lock under the GIL cost a third of the throughput at 32 clients.
@@ -154,8 +165,8 @@ async def _call_service(request: Request) -> Response:
     service = _service(request)
     raw = await request.body()
     limits = body_limits(rt.config)
-    document = parse_json_body(raw, request.headers.get("content-type"), limits)
-    hook = parse_hook_request(document, service, rt.config)
+    parsed = parse_checked_body(raw, request.headers.get("content-type"), limits)
+    hook = parse_hook_request(parsed.value, service, rt.config)
     client = _client(request.scope)
     if hook.access.server is not None and hook.access.refusal is None and client is not None:
         bound = issuer_refusal(rt.trust, client.iss, hook.access.server)
@@ -170,7 +181,12 @@ async def _call_service(request: Request) -> Response:
     fetched = any("fhir" in how for how in gathered.origin.values())
     inline = len(raw) <= INLINE_MAX_BYTES and not fetched
     evaluation, skipped = await evaluate_tolerant(
-        rt, resources, hook, first_draft=len(gathered.resources), inline=inline, checked=not fetched
+        rt,
+        resources,
+        hook,
+        first_draft=len(gathered.resources),
+        inline=inline,
+        checked=None if fetched else parsed,
     )
     if skipped:
         where = [s.location for s in skipped][:10]
@@ -214,29 +230,32 @@ async def evaluate_tolerant(
     *,
     first_draft: int,
     inline: bool,
-    checked: bool,
+    checked: ParsedJSON | None,
 ) -> tuple[Evaluation, list[screen.Skipped]]:
     """Evaluate, leaving out defective resources the rules do not read and draft orders
     that cannot be parsed (see :mod:`.screen`); 400 naming the client's locations for a
-    defect in anything the rules read."""
-    from ..kb.loader import load_knowledge
-
+    defect in anything the rules read, or for data about another patient than
+    ``context.patientId``. ``checked`` is the request document the resources were cut
+    from, when all of them were (they are then not checked again)."""
     limits = body_limits(rt.config)
     locations = screen.client_locations(resources, hook.prefetch, hook.draft_orders)
     indices = list(range(len(resources)))
     skipped: list[screen.Skipped] = []
     for _ in range(MAX_SCREEN_ROUNDS):
         batch = [resources[i] for i in indices]
-        data: list[dict[str, Any]] = CheckedArray(batch, limits) if checked else batch
+        data = checked.excerpt(batch) if checked is not None else batch
         try:
-            return await run_evaluation(rt, data, limits, inline=inline), skipped
+            evaluation = await run_evaluation(
+                rt, data, limits, inline=inline, expected_patient=hook.patient_id
+            )
+            return evaluation, skipped
         except InputRefused as exc:
             drop, outcome = screen.triage(
                 exc.outcome,
                 batch,
                 [locations[i] for i in indices],
                 frozenset(n for n, i in enumerate(indices) if i >= first_draft),
-                load_knowledge().valuesets,
+                rt.knowledge.valuesets,
             )
             if outcome is not None or not drop:
                 raise ServiceError(400, outcome or exc.outcome) from None
@@ -250,25 +269,45 @@ class InputRefused(ServiceError):
 
 
 async def run_evaluation(
-    rt: Runtime, resources: list[dict[str, Any]], limits: Limits, *, inline: bool
+    rt: Runtime,
+    resources: list[dict[str, Any]] | dict[str, Any] | ParsedJSON,
+    limits: Limits,
+    *,
+    inline: bool,
+    expected_patient: str | None = None,
 ) -> Evaluation:
     """Evaluate one call, one evaluation at a time per worker (``rt.evaluations``)."""
-    refuse_costly(resources, rt.config.max_relevant_resources)
+    listed = resources.value if isinstance(resources, ParsedJSON) else resources
+    refuse_costly(listed, rt.config.max_relevant_resources, rt.knowledge.valuesets)
     limiter = rt.evaluations
     if inline and limiter.available_tokens >= 1:
         limiter.acquire_nowait()
         try:
-            return _evaluate(resources, rt.config, limits)
+            return _evaluate(resources, rt, limits, expected_patient)
         finally:
             limiter.release()
-    return await anyio.to_thread.run_sync(_evaluate, resources, rt.config, limits, limiter=limiter)
+    return await anyio.to_thread.run_sync(
+        _evaluate, resources, rt, limits, expected_patient, limiter=limiter
+    )
 
 
-def _evaluate(resources: list[dict[str, Any]], config: ServiceConfig, limits: Limits) -> Evaluation:
+def _evaluate(
+    resources: list[dict[str, Any]] | dict[str, Any] | ParsedJSON,
+    rt: Runtime,
+    limits: Limits,
+    expected_patient: str | None,
+) -> Evaluation:
     from .. import evaluate
 
     try:
-        evaluation = evaluate(resources, now=config.now, limits=limits)
+        evaluation = evaluate(
+            resources,
+            now=rt.config.now,
+            limits=limits,
+            knowledge=rt.knowledge,
+            settings=rt.settings,
+            expected_patient=expected_patient,
+        )
         evaluation.cards  # noqa: B018 - render the cards inside the evaluation slot
         return evaluation
     except InputLimitError as exc:
@@ -288,13 +327,12 @@ def respond(
 ) -> dict[str, Any]:
     """The CDS Hooks response: the evaluation's cards, PAMA cards and system actions;
     resources left out are listed as an OperationOutcome of warnings in
-    ``extension["cds-backpain.warnings"]``."""
-    from ..kb.loader import load_knowledge
-
+    ``extension["cds-backpain.warnings"]``. PAMA cards and actions are worded with the
+    knowledge the evaluation used."""
     cards = [dict(c) for c in evaluation.cards]
     actions: list[dict[str, Any]] = []
     if hook.service.hook in ("order-select", "order-sign"):
-        kb = load_knowledge()
+        kb = knowledge_of(evaluation)
         drafts, selections = hook.draft_orders, hook.selections
         if hook.service.hook == "order-select":
             cards = pama.about_selection(cards, evaluation, selections)
@@ -322,14 +360,21 @@ SOURCE_LABEL = "cds-backpain: low back pain rules"
 WARNINGS_EXTENSION = "cds-backpain.warnings"
 
 
+def knowledge_of(evaluation: Evaluation) -> Knowledge:
+    """The knowledge base ``evaluation`` was evaluated with."""
+    kb = evaluation.knowledge_base
+    if kb is None:  # only evaluate() builds the evaluations the service answers with
+        raise InternalError("an evaluation without its knowledge base reached the service")
+    return kb
+
+
 def _card_builder(evaluation: Evaluation) -> Any:
+    kb = knowledge_of(evaluation)
+
     def build(conclusion: Any) -> dict[str, Any]:
         from ..emit import build_cards
-        from ..kb.loader import load_knowledge
 
-        return build_cards(
-            [conclusion], knowledge=load_knowledge(), patient_ref=evaluation.patient
-        )[0]
+        return build_cards([conclusion], knowledge=kb, patient_ref=evaluation.patient)[0]
 
     return build
 
@@ -520,10 +565,7 @@ def create_app(config: ServiceConfig) -> Starlette:
     """The service as an ASGI app; raises ConfigError for an unusable configuration."""
     configure_logging(config.log_level)
     trust = load_trust(config)
-    if config.canonical_base:
-        from ..emit._shared import CANONICAL_ENV
-
-        os.environ[CANONICAL_ENV] = config.canonical_base
+    settings = service_settings(config)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -563,9 +605,11 @@ def create_app(config: ServiceConfig) -> Starlette:
             ),
             store=FeedbackStore(engine),
             authenticator=authenticator,
+            knowledge=await run_in_threadpool(_knowledge, settings),
+            settings=settings,
             trust=trust,
         )
-        await run_in_threadpool(_warm_up)
+        await run_in_threadpool(_warm_up, app.state.runtime)
         log.info("service ready", extra={"event": "ready"})
         try:
             yield
@@ -575,6 +619,7 @@ def create_app(config: ServiceConfig) -> Starlette:
 
     metrics = Metrics()
     middleware = [
+        Middleware(SettingsMiddleware, settings=settings),
         Middleware(ErrorGuardMiddleware),
         Middleware(MetricsMiddleware, metrics=metrics),
         Middleware(AccessLogMiddleware),
@@ -652,12 +697,43 @@ WARM_UP_INPUT = [
 ]
 
 
-def _warm_up() -> None:
-    """Load and verify the knowledge base and run the engine once before the first call
-    (a broken knowledge base stops the start instead of serving wrong advice)."""
+def _knowledge(settings: Settings) -> Knowledge:
+    """Load and verify the knowledge base (a broken one stops the start)."""
+    from ..kb.loader import load_knowledge
+
+    return load_knowledge(settings.knowledge_root)
+
+
+def _warm_up(rt: Runtime) -> None:
+    """Run the engine once before the first call, so the first real call is not slower."""
     from .. import evaluate
 
-    evaluate(WARM_UP_INPUT, now="2026-01-01T00:00:00Z")
+    evaluate(
+        WARM_UP_INPUT, now="2026-01-01T00:00:00Z", knowledge=rt.knowledge, settings=rt.settings
+    )
+
+
+def service_settings(config: ServiceConfig, environ: dict[str, str] | None = None) -> Settings:
+    """The settings the service runs with: the environment's (read once, here), with the
+    configuration's ``canonical_base`` over ``$CDS_BACKPAIN_CANONICAL_BASE``."""
+    settings = Settings.from_env(environ)
+    if config.canonical_base:
+        settings = replace(settings, canonical_base=config.canonical_base)
+    return settings
+
+
+class SettingsMiddleware:
+    """Puts the service's settings in force for each request (what the conformance
+    resources and knowledge artifacts are rendered with), since no code of the library
+    reads the environment."""
+
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with applied(self.settings):
+            await self.app(scope, receive, send)
 
 
 def app_from_env() -> Starlette:

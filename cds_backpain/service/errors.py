@@ -13,6 +13,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._errors import CdsBackpainError
+
 log = logging.getLogger("cds_backpain.service")
 
 #: The FHIR issue-type code used for each HTTP status we answer with.
@@ -64,8 +66,9 @@ class JSONBody(JSONResponse):
         return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-class ServiceError(Exception):
-    """An answer other than 200: HTTP status plus an OperationOutcome."""
+class ServiceError(CdsBackpainError):
+    """An answer other than 200: HTTP status plus an OperationOutcome (a
+    :class:`~cds_backpain.CdsBackpainError`, like every error the package raises on purpose)."""
 
     def __init__(
         self,

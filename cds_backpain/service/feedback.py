@@ -22,7 +22,7 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Column, DateTime, String, Table, Text, insert, select
 from sqlalchemy.engine import Engine
@@ -31,6 +31,9 @@ from sqlalchemy.exc import IntegrityError
 from .db import database_errors, metadata
 from .errors import ServiceError, issue, operation_outcome
 from .schema import problems
+
+if TYPE_CHECKING:
+    from ..kb.knowledge import Knowledge
 
 #: Longest card or suggestion uuid accepted (the columns are String(64)).
 MAX_ID = 64
@@ -299,14 +302,18 @@ class FeedbackStore:
                 duplicates += 1
         return stored, duplicates
 
-    def report(self) -> list[RuleReport]:
+    def report(self, knowledge: Knowledge | None = None) -> list[RuleReport]:
         """Acceptance and override rates per rule, most issued first.
 
         Each card counts once per rule, by its latest outcome (a card accepted, then
         overridden, is overridden), so the rates of a rule never add up beyond 100 %;
         cards that had both outcomes are counted in ``changed``. Override reasons are
-        shown by their display (the client's, else our CodeSystem's).
+        shown by their display (the client's, else the CodeSystem's of ``knowledge``,
+        default: the knowledge of the settings in force).
         """
+        from ..kb.loader import load_knowledge
+
+        kb = knowledge if knowledge is not None else load_knowledge()
         with self.engine.connect() as conn:
             cards = {
                 r.card_uuid: r
@@ -338,7 +345,7 @@ class FeedbackStore:
             if key not in latest or row.outcome_timestamp >= latest[key][0]:
                 latest[key] = (row.outcome_timestamp, row.outcome)
             if row.outcome == "overridden" and (row.override_code or row.override_display):
-                rep.reasons[reason_display(row)] += 1
+                rep.reasons[reason_display(row, kb)] += 1
         for (rule, _card), (_, outcome) in latest.items():
             rep = reports[rule]
             if outcome == "accepted":
@@ -351,16 +358,15 @@ class FeedbackStore:
         return sorted(reports.values(), key=lambda r: (-r.issued, r.rule))
 
 
-def reason_display(row: Any) -> str:
+def reason_display(row: Any, knowledge: Knowledge) -> str:
     """An override reason as a clinician reads it: the display the client sent, else
-    our CodeSystem's display of its code, else the code."""
+    the display of its code in ``knowledge``'s CodeSystem, else the code."""
     if row.override_display:
         return str(row.override_display)
     from ..emit._shared import unbase
-    from ..kb.loader import load_knowledge
 
     system = unbase(str(row.override_system or ""))
-    known = load_knowledge().displays.get(system, {})
+    known = knowledge.displays.get(system, {})
     return known.get(str(row.override_code), str(row.override_code))
 
 

@@ -125,8 +125,14 @@ def _config_now(request: Request) -> datetime | None:
     return parse_now(now) if now else None
 
 
+def _knowledge(request: Request) -> Knowledge:
+    """The knowledge the service evaluates with (loaded at start-up)."""
+    runtime = getattr(request.app.state, "runtime", None)
+    return runtime.knowledge if runtime is not None else load_knowledge()
+
+
 async def metadata(request: Request) -> Response:
-    return FhirBody(capability_statement(load_knowledge(), _config_now(request)))
+    return FhirBody(capability_statement(_knowledge(request), _config_now(request)))
 
 
 def _known_type(kb: Knowledge, resource_type: str) -> None:
@@ -137,7 +143,7 @@ def _known_type(kb: Knowledge, resource_type: str) -> None:
 
 
 async def search(request: Request) -> Response:
-    kb = load_knowledge()
+    kb = _knowledge(request)
     resource_type = request.path_params["type"]
     _known_type(kb, resource_type)
     hits = [r for (t, _), r in _artifacts(kb).items() if t == resource_type]
@@ -163,7 +169,7 @@ async def search(request: Request) -> Response:
 
 
 async def read(request: Request) -> Response:
-    kb = load_knowledge()
+    kb = _knowledge(request)
     resource_type, rid = request.path_params["type"], request.path_params["id"]
     _known_type(kb, resource_type)
     resource = _artifacts(kb).get((resource_type, rid))
@@ -251,7 +257,7 @@ def care_plan(kb: Knowledge, plan_id: str, subject: str, evaluation: Evaluation)
 async def apply(request: Request) -> Response:
     from .app import run_evaluation
 
-    kb = load_knowledge()
+    kb = _knowledge(request)
     plan_id = request.path_params["id"]
     if ("PlanDefinition", plan_id) not in _artifacts(kb):
         raise ServiceError.simple(404, f"no PlanDefinition with id {plan_id!r}")
@@ -259,7 +265,7 @@ async def apply(request: Request) -> Response:
     limits = body_limits(rt.config)
     raw = await request.body()
     subject, data = _parameters(parse_json_body(raw, request.headers.get("content-type"), limits))
-    evaluation = await run_evaluation(rt, data, limits, inline=False)  # type: ignore[arg-type]
+    evaluation = await run_evaluation(rt, data, limits, inline=False)
     if evaluation.patient != subject:
         raise ServiceError.simple(
             400,

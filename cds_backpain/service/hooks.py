@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from .._errors import InputLimitError, InvalidInputError
+from ..ingest import Limits, ParsedJSON, parse_json
 from ..ingest.outcome import clip
-from ..ingest.parse import Limits, load_json
 from .config import ServiceConfig
 from .discovery import ServiceDefinition
 from .errors import ServiceError, issue, operation_outcome
@@ -62,6 +62,12 @@ def parse_json_body(body: bytes, content_type: str | None, limits: Limits) -> An
     """The JSON document of a request body: 415 without a JSON type (a browser's
     cross-site "simple" POST has none), 400 if unparsable, ambiguous (a key twice, NaN) or
     not Unicode (a lone surrogate), 413 beyond ``limits`` (nesting, string size)."""
+    return parse_checked_body(body, content_type, limits).value
+
+
+def parse_checked_body(body: bytes, content_type: str | None, limits: Limits) -> ParsedJSON:
+    """:func:`parse_json_body`, keeping the proof that it was checked under ``limits``
+    (parts of it are then evaluated without a second check)."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media not in JSON_TYPES and not media.endswith("+json"):
         raise ServiceError.simple(
@@ -70,13 +76,13 @@ def parse_json_body(body: bytes, content_type: str | None, limits: Limits) -> An
     if not body.strip():
         raise ServiceError.simple(400, "the request body is empty; expected a JSON object")
     try:
-        document = load_json(body, limits)
+        parsed = parse_json(body, limits)
     except InputLimitError as exc:
         raise ServiceError(413, exc.outcome) from None
     except InvalidInputError as exc:
         raise ServiceError(400, exc.outcome) from None
-    check_unicode(body, document)
-    return document
+    check_unicode(body, parsed.value)
+    return parsed
 
 
 def invalid(found: list[tuple[str, str]]) -> ServiceError:

@@ -8,13 +8,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ServiceError, StatusRecorder, outcome_response
+
+if TYPE_CHECKING:
+    from ..kb.valuesets import ValueSetIndex
 
 
 class BodyTooLarge(Exception):
@@ -151,13 +154,15 @@ def _lone_surrogate(value: Any, path: str) -> str | None:
 MAX_RELEVANT_RESOURCES = 1_000
 
 
-def refuse_costly(resources: Sequence[Any] | dict[str, Any], max_relevant: int) -> None:
+def refuse_costly(
+    resources: Sequence[Any] | dict[str, Any], max_relevant: int, valuesets: ValueSetIndex
+) -> None:
     """Raise 413 (``too-costly``) when more than ``max_relevant`` of ``resources`` (a list,
-    or a Bundle's entries) are relevant to the rules: checked before any is validated, so
+    or a Bundle's entries) are relevant to the rules (their codes in ``valuesets``, those
+    of the knowledge the service evaluates with): checked before any is validated, so
     no worker is held."""
     from ..ingest.api import relevance_screen
     from ..ingest.unpack import Entry
-    from ..kb.loader import load_knowledge
 
     if isinstance(resources, dict):
         entries = resources.get("entry")
@@ -165,7 +170,7 @@ def refuse_costly(resources: Sequence[Any] | dict[str, Any], max_relevant: int) 
         resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
     if len(resources) <= max_relevant:
         return
-    screen = relevance_screen(load_knowledge().valuesets)
+    screen = relevance_screen(valuesets)
     relevant = sum(
         1
         for r in resources

@@ -57,7 +57,6 @@ USER_TOKENS = {
     "userRelatedPersonId": "RelatedPerson",
 }
 _TOKEN = re.compile(r"\{\{\s*(.*?)\s*\}\}")
-_PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 
 
 def substitute(template: str, context: Mapping[str, Any]) -> str | None:
@@ -358,14 +357,47 @@ async def _deadline(seconds: float, why: str) -> AsyncIterator[None]:
         raise _Unavailable(why) from None
 
 
+def entry_defects(bundle: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """``(index, what is wrong)`` for each entry of a searchset that is not an object, or
+    whose ``resource`` is present and not an object: never silently left out."""
+    entries = bundle.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        return [(-1, "Bundle.entry must be an array")]
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            out.append((i, f"a Bundle entry must be an object, not {_json_type(entry)}"))
+        elif "resource" in entry and not isinstance(entry["resource"], dict):
+            out.append(
+                (i, f"Bundle.entry.resource must be an object, not {_json_type(entry['resource'])}")
+            )
+    return out
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else type(value).__name__
+
+
 def bundle_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Resources of a searchset page; outcome entries dropped, error outcomes refused."""
+    """Resources of a searchset page; outcome entries dropped, error outcomes refused, a
+    page with a malformed entry unusable."""
+    defects = entry_defects(bundle)
+    if defects:
+        raise _Unavailable(f"the search result is malformed: {defects[0][1]}")
     out = []
     for entry in bundle.get("entry") or ():
-        if not isinstance(entry, dict):
-            continue
         resource = entry.get("resource")
-        if not isinstance(resource, dict):
+        if resource is None:
             continue
         if resource.get("resourceType") == "OperationOutcome":
             if _is_error_outcome(resource):
@@ -382,31 +414,13 @@ def _is_error_outcome(resource: Mapping[str, Any]) -> bool:
     )
 
 
-def subject_patient(resource: Mapping[str, Any], server: str | None = None) -> str | None:
-    """The Patient a resource is about (``subject``/``patient`` reference), if literal:
-    the id for a relative reference (or an absolute one on ``server``), the whole
-    reference for an absolute one on another server (or with no ``server`` to compare)."""
-    for name in ("subject", "patient"):
-        ref = resource.get(name)
-        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            text = ref["reference"]
-            m = _PATIENT_REF.search(text)
-            if not m:
-                continue
-            if "://" not in text:
-                return m.group(1)
-            base = normalise_base(text[: m.start()] if m.start() else "")
-            local = server is not None and base is not None and base == server
-            return m.group(1) if local else text
-    return None
-
-
 def localise_references(
     resources: list[dict[str, Any]], patient_id: str, server: str | None
 ) -> list[dict[str, Any]]:
     """Resources whose subject is the absolute ``{server}/Patient/{id}`` of this patient get
     the equivalent relative reference, so the evaluation compares ids on one server only
-    (an absolute reference to any other server is refused by :func:`check_one_patient`)."""
+    (ingest refuses a reference to any other patient, an absolute one to another server
+    included: ``expected_patient`` is ``context.patientId``)."""
     if server is None:
         return resources
     absolute = f"{server}/Patient/{patient_id}"
@@ -470,6 +484,17 @@ async def gather(
         if shape_error:
             raise ServiceError(
                 400, operation_outcome([issue(shape_error, expression=[f"prefetch.{key}"])])
+            )
+        if value.get("resourceType") == "Bundle" and (defects := entry_defects(value)):
+            raise ServiceError(
+                400,
+                operation_outcome(
+                    issue(
+                        f"prefetch '{key}': {what}",
+                        expression=[f"prefetch.{key}.entry" + (f"[{i}]" if i >= 0 else "")],
+                    )
+                    for i, what in defects[:10]
+                ),
             )
         if value.get("resourceType") == "OperationOutcome" or (
             value.get("resourceType") == "Bundle" and _bundle_has_error(value)
@@ -539,7 +564,6 @@ async def gather(
             resources.append(value)
         elif isinstance(value, list):
             resources.extend(value)
-    check_one_patient(patient_id, resources, access.server)
     return Gathered(
         patient=patient if isinstance(patient, dict) else None,
         resources=dedupe(localise_references(resources, patient_id, access.server)),
@@ -569,32 +593,6 @@ def _bundle_has_error(bundle: Mapping[str, Any]) -> bool:
         and _is_error_outcome(e["resource"])
         for e in bundle.get("entry") or ()
     )
-
-
-def check_one_patient(
-    patient_id: str, resources: Iterable[Mapping[str, Any]], server: str | None = None
-) -> None:
-    """400 if any resource is about another patient than ``context.patientId`` (an
-    absolute reference is this patient's only on ``server``, compared whole)."""
-    problems = []
-    for res in resources:
-        other = (
-            res.get("id") if res.get("resourceType") == "Patient" else subject_patient(res, server)
-        )
-        if other is not None and other != patient_id:
-            rid = clip(f"{res.get('resourceType')}/{res.get('id', '?')}", 80)
-            about = clip(other if "://" in str(other) else f"Patient/{other}", 120)
-            problems.append(
-                issue(
-                    f"{rid} is about {about}, not context.patientId",
-                    code="business-rule",
-                    expression=[rid],
-                )
-            )
-        if len(problems) >= 10:
-            break
-    if problems:
-        raise ServiceError(400, operation_outcome(problems))
 
 
 #: FHIR R4 request resources that may stand in ``context.draftOrders``.

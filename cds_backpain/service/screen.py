@@ -5,7 +5,8 @@ defect is traced back to the resource it is in and named in the client's terms
 (``prefetch.conditions.entry[0]``, ``context.draftOrders.entry[2]``). A defective
 resource the rules do not read (a type no rule reads, or no code any value set knows)
 and a draft order that cannot be parsed are left out and reported as warnings; any
-other defect still refuses the call (400), since the rules would read that resource.
+other defect still refuses the call (400), since the rules would read that resource, and
+so does a resource about another patient than ``context.patientId``, whatever it is.
 """
 
 from __future__ import annotations
@@ -128,7 +129,9 @@ def triage(
         detail = text[m.end() :] if m else text
         where = locations[index]
         ref = f"{resource.get('resourceType')}/{resource.get('id')}"
-        if index in drafts or not read_by_rules(resource, valuesets):
+        if not _about_another_patient(item) and (
+            index in drafts or not read_by_rules(resource, valuesets)
+        ):
             why = (
                 "a draft order that cannot be parsed is not rated"
                 if index in drafts
@@ -150,6 +153,14 @@ def triage(
     if kept:
         return skip, {"resourceType": "OperationOutcome", "issue": kept}
     return skip, None
+
+
+def _about_another_patient(item: Mapping[str, Any]) -> bool:
+    """Whether an issue says a resource is about another patient: that refuses the call
+    whatever the resource, since the client's data are mixed up."""
+    return item.get("code") == "business-rule" and any(
+        str(e).endswith(".subject") for e in item.get("expression") or ()
+    )
 
 
 def _client_expression(where: str, expression: str, rtype: str) -> str:

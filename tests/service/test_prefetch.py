@@ -218,3 +218,50 @@ def test_context_tokens_are_url_encoded(service, fhir_server):
 
 def test_the_access_token_is_never_logged(service):
     assert FHIR_TOKEN not in service.log.read_text()
+
+
+@pytest.mark.parametrize("bad", [1, None, "x", [], {"resource": 5}])
+def test_a_searchset_entry_that_is_not_an_object_is_400_never_dropped(service, case, bad):
+    body = hook_request("patient-view", case)
+    conditions = body["prefetch"]["conditions"]
+    conditions["entry"] = [*(conditions.get("entry") or []), bad]
+    r = service.call(PV, body)
+    assert r.status_code == 400, r.text
+    check_outcome(r.json())
+    where = r.json()["issue"][0]["expression"]
+    assert where == [f"prefetch.conditions.entry[{len(conditions['entry']) - 1}]"]
+
+
+def test_data_about_another_patient_is_400_even_in_a_resource_the_rules_do_not_read(service, case):
+    body = hook_request("patient-view", case)
+    foreign = {
+        "resourceType": "Observation",
+        "id": "foreign-1",
+        "status": "final",
+        "subject": {"reference": "Patient/someone-else"},
+        "code": {"coding": [{"system": "http://example.org/none", "code": "nothing"}]},
+    }
+    observations = body["prefetch"]["observations"]
+    observations["entry"] = [*(observations.get("entry") or []), {"resource": foreign}]
+    r = service.call(PV, body)
+    assert r.status_code == 400, r.text
+    check_outcome(r.json())
+    text = r.json()["issue"][0]["diagnostics"]
+    assert "prefetch.observations.entry[" in text and "Observation/foreign-1" in text
+    assert "does not reference the Patient" in text
+
+
+def test_a_prefetched_patient_other_than_context_patient_id_is_400(service, case):
+    body = hook_request("patient-view", case)
+    body["context"]["patientId"] = "not-this-one"
+    r = service.call(PV, body)
+    assert r.status_code == 400, r.text
+    check_outcome(r.json())
+    assert "not the expected patient Patient/not-this-one" in r.text
+
+
+def test_service_errors_are_package_errors():
+    from cds_backpain import CdsBackpainError
+    from cds_backpain.service.errors import ServiceError
+
+    assert issubclass(ServiceError, CdsBackpainError)
