@@ -13,7 +13,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 from cds_backpain.emit import build_bundle
-from cds_backpain.emit._shared import BASE
+from cds_backpain.emit.canonical import BASE
 from cds_backpain.emit.fhir_bundle import IMPLICABLE_TYPES
 from cds_backpain.kb.knowledge import Knowledge
 from cds_backpain.kb.models import SourceQuote

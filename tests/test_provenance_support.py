@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from cds_backpain import KnowledgeError, evaluate, load_knowledge
 from cds_backpain.emit import build_cards
-from cds_backpain.emit._shared import SUPPORTS_EXTENSION
+from cds_backpain.emit.canonical import SUPPORTS_EXTENSION
 from cds_backpain.examples import load_examples
 from cds_backpain.kb.links import internal_notes
 from cds_backpain.kb.loader import knowledge_root

@@ -428,7 +428,7 @@ def test_without_a_red_flag_the_policy_withdraws_nothing():
 
 
 def test_the_emitters_apply_the_same_policy_and_log_what_they_remove(caplog):
-    from cds_backpain.emit._shared import ordered_conclusions
+    from cds_backpain.emit.ordering import ordered_conclusions
 
     firings = {rid: keys for rid, keys in POLICY_FIRINGS.items() if rid != "red-flag"}
     calm, _ = resolve(POLICY_KB, FACTS, firings)
