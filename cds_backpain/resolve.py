@@ -20,10 +20,7 @@ from collections.abc import Sequence
 
 from .engine.compiled import Firings
 from .engine.keys import Absence, ConcludedConcept, FactKey, InputFact, parse_key
-from .facts import Fact, counts_as_positive
-from .kb.knowledge import CitedGuideline, Knowledge
-from .kb.models import Policy, Recommend
-from .results import (
+from .evaluation import (
     AbsenceSupport,
     Conclusion,
     ConclusionSupport,
@@ -35,6 +32,9 @@ from .results import (
     SuggestionOut,
     SupportItem,
 )
+from .facts import Fact, counts_as_positive
+from .kb.knowledge import CitedGuideline, Knowledge
+from .kb.models import Policy, Recommend
 
 #: Rule id -> the keys of the facts it fired on, read back from the engine's strings.
 _KeyedFirings = dict[str, frozenset[FactKey]]

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds_backpain import evaluate, load_knowledge
+from cds_backpain.evaluation import Conclusion, GuidelineCitation
 from cds_backpain.facts import Fact
 from cds_backpain.resolve import derivations, headline, resolve
-from cds_backpain.results import Conclusion, GuidelineCitation
 from cds_backpain.testing import EXAMPLE_NOW, builders, examples, red_flag_bundles
 
 PROVENANCE = [{"guideline": "acp-2017", "supports": ["advice"]}]

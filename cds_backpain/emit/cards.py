@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from fhir.resources.R4B import get_fhir_model_class
 
 from .._errors import KnowledgeError
-from ..results import (
+from ..evaluation import (
     AbsenceSupport,
     Conclusion,
     Derivation,

@@ -35,8 +35,8 @@ from urllib.parse import quote
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
+from ..evaluation import Conclusion, Derivation, GuidelineCitation, SourceSpan
 from ..kb.provenance import sha256_hex
-from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan
 from .canonical import (
     CATEGORY_SYSTEM,
     GUIDELINE_SYSTEM,

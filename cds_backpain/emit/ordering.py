@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..evaluation import Conclusion
     from ..kb.knowledge import Knowledge
-    from ..results import Conclusion
     from ..vocabulary import Rating, Urgency
 
 __all__ = ["ordered_conclusions", "rule_rank"]

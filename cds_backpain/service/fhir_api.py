@@ -33,8 +33,8 @@ from .errors import JSONBody, ServiceError
 from .hooks import body_limits, parse_json_body
 
 if TYPE_CHECKING:
+    from ..evaluation import Evaluation
     from ..kb.knowledge import Knowledge
-    from ..results import Evaluation
 
 FHIR_JSON = "application/fhir+json"
 APPLY_DEFINITION = "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply"

@@ -23,8 +23,8 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..evaluation import Conclusion, Evaluation
 from ..kb.knowledge import Knowledge
-from ..results import Conclusion, Evaluation
 from .config import ServiceConfig
 
 RATING_URL = "http://fhir.org/argonaut/Extension/pama-rating"
