@@ -231,6 +231,9 @@ class Evaluation(_Out):
     facts: tuple[_FactView, ...] = Field(default=(), validate_default=True)
     #: Ratings of draft imaging orders: ServiceRequest reference -> rating (read-only).
     ratings: _Ratings = Field(default={}, validate_default=True)
+    #: Draft imaging orders left unrated because they record no indication and no criterion
+    #: applies without one; each has a card asking for the indication.
+    missing_indication: tuple[str, ...] = ()
     #: Resources read, used (matched a value set) and ignored (read-only).
     counts: _Counts = Field(default={}, validate_default=True)
     issues: tuple[Issue, ...] = ()

@@ -17,7 +17,9 @@ Semantics (status and negation of the input):
   whose gaps are at most ``medication_course_gap_days``; ``current`` is False when none
   of them is an active course; ``days`` is the number of days they cover up to the
   evaluation instant; ``ended_days`` the days since the episode ended (0 while it lasts).
-* ``order`` facts are draft imaging orders (ServiceRequest) to be rated.
+* ``order`` facts are draft imaging orders (ServiceRequest) to be rated; ``indication``
+  says whether the order records why it is placed (``reasonCode`` / ``reasonReference``)
+  and ``name`` is what the record calls it (its code's text, else a coding's display).
 * ``patient`` is the one Patient: age in whole years at the evaluation instant, sex.
 * ``absent`` facts are computed by the engine driver, never by ingest: one per concept
   that a rule's ``none`` clause names and for which no current positive fact exists.
@@ -80,6 +82,13 @@ class Fact(BaseModel):
     age: int | None = None
     sex: Literal["male", "female", "other", "unknown"] | None = None
     modality: str | None = None
+    #: Orders: whether the order records its indication (``reasonCode`` /
+    #: ``reasonReference``); None when not read from an order. Never tested by a rule: an
+    #: order without one that no criterion rates is not rated (resolve).
+    indication: bool | None = None
+    #: Orders: the order's name in the record (its code's text, else a coding's display),
+    #: for the words addressed to the orderer; never tested by a rule.
+    name: str | None = None
     #: Human-readable label of the concept (from the value set, never from the input text).
     label: str | None = None
 

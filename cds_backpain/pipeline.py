@@ -20,7 +20,7 @@ from .facts import Fact
 from .ingest import Limits, ParsedJSON, ingest
 from .kb.knowledge import Knowledge
 from .kb.loader import load_knowledge
-from .resolve import derivations, headline, resolve
+from .resolve import derivations, headline, missing_indication, resolve
 from .settings import Settings, applied, current
 
 #: Evaluation instants outside ``[EARLIEST, LATEST)`` are refused: before it no patient's
@@ -90,6 +90,7 @@ class _Rendering:
     derivations: tuple[Derivation, ...]
     facts: tuple[Fact, ...]
     ratings: Mapping[str, str]
+    missing_indication: tuple[str, ...]
 
     def cards(self) -> list[dict[str, Any]]:
         with applied(self.settings):
@@ -99,6 +100,7 @@ class _Rendering:
                 patient_ref=self.patient_ref,
                 derivations=self.derivations,
                 facts=self.facts,
+                missing_indication=self.missing_indication,
             )
 
     def bundle(self) -> dict[str, Any]:
@@ -168,6 +170,7 @@ def evaluate(
     # per concept, however long the record); the firings name every member again.
     firings = run_on_classes(eng, kb.compiled, engine_input(kb.compiled, got.facts))
     conclusions, ratings = resolve(kb, got.facts, firings)
+    unrated = missing_indication(got.facts, ratings)
     derived = derivations(kb, got.facts, firings)
     urgency, imaging = headline(conclusions, kb.policy)
     concluded = tuple(conclusions)
@@ -181,6 +184,7 @@ def evaluate(
         conclusions=concluded,
         derivations=tuple(derived),
         ratings=ratings,  # type: ignore[arg-type]
+        missing_indication=unrated,
         facts=_explained(got.facts),
         counts=got.counts,
         issues=tuple(got.warnings),
@@ -193,5 +197,6 @@ def evaluate(
             derivations=tuple(derived),
             facts=got.facts,
             ratings=dict(ratings),
+            missing_indication=unrated,
         ),
     )

@@ -10,13 +10,15 @@ make them disagree. It applies, in order:
    (:meth:`~cds_backpain.kb.models.Policy.withdrawn_beside_red_flag`; non-negotiable);
 3. evidence: the input resources of every fact the derivation rests on, followed
    transitively through the conclusions it used;
-4. ratings of draft imaging orders by the policy's precedence.
+4. ratings of draft imaging orders by the policy's precedence; an order that records no
+   indication and that only "no criteria apply" would rate is not rated (PAMA asks for
+   the indication instead: :func:`missing_indication`, and a card per order).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .engine.compiled import Firings
 from .engine.keys import Absence, ConcludedConcept, FactKey, InputFact, parse_key
@@ -213,13 +215,45 @@ def resolve(
             current = ratings.get(order)
             if current is None or precedence.index(c.rating) < precedence.index(current):
                 ratings[order] = c.rating  # type: ignore[assignment]
-    # A rating conclusion that lost on every order it rated would contradict the winner: drop it.
+    unrated = _withheld(facts, ratings)
+    for order in unrated:
+        del ratings[order]
+    conclusions = [
+        c.model_copy(update={"orders": tuple(o for o in c.orders if o not in unrated)})
+        if unrated.intersection(c.orders)
+        else c
+        for c in conclusions
+    ]
+    # A rating conclusion that lost on every order it rated (or rates none any more) would
+    # contradict the winner: drop it.
     conclusions = [
         c
         for c in conclusions
         if c.rating is None or any(ratings.get(o) == c.rating for o in c.orders)
     ]
     return tuple(conclusions), dict(sorted(ratings.items()))
+
+
+def _without_indication(facts: Sequence[Fact]) -> set[str]:
+    return {f.source for f in facts if f.kind == "order" and f.indication is False and f.source}
+
+
+def _withheld(facts: Sequence[Fact], ratings: dict[str, str]) -> set[str]:
+    """Orders that record no indication and whose only rating is "no-criteria-apply":
+    they are not rated (the orderer is asked for the indication instead)."""
+    lacking = _without_indication(facts)
+    return {o for o, r in ratings.items() if r == "no-criteria-apply" and o in lacking}
+
+
+def missing_indication(facts: Sequence[Fact], ratings: Mapping[str, str]) -> tuple[str, ...]:
+    """The draft orders :func:`resolve` left unrated because they record no indication
+    (``ratings`` is what it returned): each gets a card asking for the indication.
+
+    With the bundled knowledge every draft imaging order has a rating rule
+    (``imaging-order-no-criteria`` rates any), so these are exactly the orders whose
+    "no criteria apply" rating was withheld.
+    """
+    return tuple(sorted(_without_indication(facts) - set(ratings)))
 
 
 def headline(conclusions: Sequence[Conclusion], policy: Policy) -> tuple[str | None, str]:

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge
 
 __all__ = [
+    "ORDER_EXTENSION",
     "build_cards",
+    "indication_order",
     "render_card_markdown",
     "suggestion_resource",
 ]
@@ -52,6 +54,8 @@ LINK_LABEL_CHARS = 80
 SUMMARY_MAX = 139
 #: Evidence resource types a created request may cite as its reason.
 _REASON_TYPES = ("Condition", "Observation")
+#: Key of the card extension naming the draft order a card asks the indication of.
+ORDER_EXTENSION = "cds-backpain.order"
 
 
 def build_cards(
@@ -62,8 +66,11 @@ def build_cards(
     service_label: str = "cds-backpain",
     derivations: Sequence[Derivation] = (),
     facts: Sequence[Fact] = (),
+    missing_indication: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """One CDS Hooks card per conclusion, most urgent first (red flags first at a tie).
+    """One CDS Hooks card per conclusion, most urgent first (red flags first at a tie),
+    then one card per draft order of ``missing_indication`` asking for its indication
+    (:func:`indication_card`).
 
     ``derivations`` (optional) adds the "no current record of" absences to the Why
     section; ``facts`` (optional) names each evidence resource by its concept label.
@@ -80,7 +87,50 @@ def build_cards(
         by_rule.setdefault(d.rule, []).append(d)
     ordered = ordered_conclusions(conclusions, knowledge)
     cards = [_card(c, knowledge, patient_ref, service_label, by_rule, facts) for c in ordered]
-    return [rebase(card) for card in merge_same_actions(cards, knowledge)]
+    cards = merge_same_actions(cards, knowledge)
+    cards += [
+        indication_card(order, knowledge, patient_ref, service_label, facts)
+        for order in dedupe(missing_indication)
+    ]
+    return [rebase(card) for card in cards]
+
+
+def indication_card(
+    order: str,
+    knowledge: Knowledge,
+    patient_ref: str | None,
+    service_label: str = "cds-backpain",
+    facts: Sequence[Fact] = (),
+) -> dict[str, Any]:
+    """The card asking for the indication of ``order``, a draft order left unrated because
+    it records none (knowledge/templates.yaml ``wording.indication_card``; PAMA). The order
+    is named by its record's words (else ``wording.unnamed_order``), never by its FHIR id;
+    the card's ``extension`` names it for machines (:data:`ORDER_EXTENSION`)."""
+    words = knowledge.wording
+    name = next(
+        (
+            normalize_text(f.name)
+            for f in facts
+            if f.kind == "order" and f.source == order and f.name and normalize_text(f.name)
+        ),
+        words.unnamed_order,
+    )
+    ask = words.indication_card
+    return {
+        "uuid": str(stable_uuid("indication", knowledge.digest, patient_ref, order)),
+        "summary": ask.summary.format(order=name)[:SUMMARY_MAX],
+        "indicator": ask.indicator,
+        "detail": f"{words.disclaimer}\n\n{escape_markdown(ask.detail)}",
+        "source": {"label": f"{service_label}: low back pain rules"},
+        "extension": {KNOWLEDGE_EXTENSION: knowledge_stamp(knowledge), ORDER_EXTENSION: order},
+    }
+
+
+def indication_order(card: Mapping[str, Any]) -> str | None:
+    """The draft order a card asks the indication of (None for every other card)."""
+    extension = card.get("extension")
+    order = extension.get(ORDER_EXTENSION) if isinstance(extension, Mapping) else None
+    return order if isinstance(order, str) else None
 
 
 def _actions_key(card: Mapping[str, Any]) -> tuple[Any, ...] | None:

@@ -119,6 +119,13 @@ def _param(parameters: Mapping[str, Any], name: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _code_name(code: Any) -> str | None:
+    """What a CodeableConcept calls itself: its text, else its first coding display."""
+    names = [getattr(code, "text", None)]
+    names += [c.display for c in getattr(code, "coding", None) or ()]
+    return next((n.strip() for n in names if isinstance(n, str) and n.strip()), None)
+
+
 def _codings(concepts: Iterable[Any]) -> list[tuple[str, str]]:
     """(system, code) of every coding, systems normalised (OID aliases resolved)."""
     out = []
@@ -652,6 +659,8 @@ class Extractor:
                 concept=concept,
                 source=e.key,
                 modality=ms[0].modality,
+                indication=bool(m.reasonCode or m.reasonReference),
+                name=_code_name(m.code),
                 label=ms[0].label,
             )
             for concept, ms in sorted(matches.items())

@@ -340,8 +340,6 @@ def respond(
         cards = pama.not_appropriate_cards(
             evaluation, cards, drafts, selections, _card_builder(evaluation), kb
         )
-        label = cards[0]["source"]["label"] if cards else SOURCE_LABEL
-        cards = pama.indication_cards(evaluation, cards, drafts, selections, kb, label)
         actions = pama.system_actions(evaluation, drafts, selections, config, kb)
     body: dict[str, Any] = {"cards": ensure_uuids(cards)}
     if actions:
@@ -352,9 +350,6 @@ def respond(
         body.setdefault("extension", {})[WARNINGS_EXTENSION] = screen.warnings_outcome(skipped)
     return body
 
-
-#: ``source.label`` of a card the service adds (the emitter's default label).
-SOURCE_LABEL = "cds-backpain: low back pain rules"
 
 #: Response extension member listing what the service left out of the evaluation.
 WARNINGS_EXTENSION = "cds-backpain.warnings"

@@ -9,11 +9,12 @@ conclusion, with a suggestion to remove the draft order.
 
 The order hooks answer the orders: order-select shows the cards about the selected
 orders and the red flags, not every patient-view card; a suggestion to order what an
-open draft rated appropriate already orders (same modality) is left out; an order that
+open draft rated appropriate already orders (same modality) is left out. An order that
 could only be rated "no criteria apply" because it has no indication is not rated and
-gets a card asking for the indication (PAMA). Every word added here comes from
-``knowledge/templates.yaml`` (``wording``); orders are named by their code's text,
-never by a FHIR id.
+gets a card asking for the indication (PAMA): the evaluation decides that and makes the
+card, as for every transport; order-select keeps it for the selected orders only. Every
+word added here comes from ``knowledge/templates.yaml`` (``wording``); orders are named
+by their code's text, never by a FHIR id.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..emit.cards import indication_order
 from ..evaluation import Conclusion, Evaluation
 from ..kb.knowledge import Knowledge
 from .config import ServiceConfig
@@ -52,11 +54,6 @@ def order_name(resource: Mapping[str, Any], knowledge: Knowledge) -> str:
     )
 
 
-def has_indication(resource: Mapping[str, Any]) -> bool:
-    """True if the order records why it is placed (``reasonCode`` / ``reasonReference``)."""
-    return bool(resource.get("reasonCode") or resource.get("reasonReference"))
-
-
 def in_scope(
     drafts: Iterable[Mapping[str, Any]], selections: Sequence[str]
 ) -> list[dict[str, Any]]:
@@ -70,26 +67,15 @@ def in_scope(
     ]
 
 
-def unratable(evaluation: Evaluation, drafts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Orders that could only be rated "no criteria apply" and record no indication:
-    they are not rated; the orderer is asked for the indication instead."""
-    return [
-        r
-        for r in drafts
-        if evaluation.ratings.get(ref(r)) == "no-criteria-apply" and not has_indication(r)
-    ]
-
-
 def rated_drafts(
     evaluation: Evaluation, drafts: Iterable[Mapping[str, Any]], selections: Sequence[str]
 ) -> list[tuple[dict[str, Any], str]]:
-    """(draft ServiceRequest, rating) for the rated orders in scope."""
-    scope = in_scope(drafts, selections)
-    skip = {ref(r) for r in unratable(evaluation, scope)}
+    """(draft ServiceRequest, rating) for the rated orders in scope (an order the
+    evaluation left unrated for want of an indication has no rating)."""
     return [
         (r, evaluation.ratings[ref(r)])
-        for r in scope
-        if evaluation.ratings.get(ref(r)) and ref(r) not in skip
+        for r in in_scope(drafts, selections)
+        if evaluation.ratings.get(ref(r))
     ]
 
 
@@ -265,53 +251,18 @@ def drop_ordered_suggestions(
 def about_selection(
     cards: list[dict[str, Any]], evaluation: Evaluation, selections: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """order-select: the cards about the selected orders, and the red flags."""
+    """order-select: the cards about the selected orders (the indication asked of a
+    selected order included), and the red flags."""
     by_id = {c.id: c for c in evaluation.conclusions}
     chosen = set(selections)
     out = []
     for card in cards:
+        order = indication_order(card)
+        if order is not None:
+            if order in chosen:
+                out.append(card)
+            continue
         conclusion = conclusion_of(card, by_id)
         if conclusion is None or conclusion.red_flag or chosen & set(conclusion.orders):
             out.append(card)
-    return out
-
-
-def indication_cards(
-    evaluation: Evaluation,
-    cards: list[dict[str, Any]],
-    drafts: Iterable[Mapping[str, Any]],
-    selections: Sequence[str],
-    knowledge: Knowledge,
-    source_label: str,
-) -> list[dict[str, Any]]:
-    """Replace the "no criteria apply" card of each order without indication by a card
-    asking for the indication."""
-    missing = unratable(evaluation, in_scope(drafts, selections))
-    if not missing:
-        return cards
-    refs = {ref(r) for r in missing}
-    by_id = {c.id: c for c in evaluation.conclusions}
-    out = []
-    for card in cards:
-        conclusion = conclusion_of(card, by_id)
-        if (
-            conclusion is not None
-            and conclusion.rating == "no-criteria-apply"
-            and conclusion.orders
-            and set(conclusion.orders) <= refs
-        ):
-            continue
-        out.append(card)
-    words = knowledge.wording.indication_card
-    for r in missing:
-        name = order_name(r, knowledge)
-        out.append(
-            {
-                "uuid": str(uuid.uuid5(_NAMESPACE, f"indication|{evaluation.patient}|{ref(r)}")),
-                "summary": words.summary.format(order=name)[:139],
-                "indicator": words.indicator,
-                "detail": words.detail,
-                "source": {"label": source_label},
-            }
-        )
     return out

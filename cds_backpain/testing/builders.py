@@ -290,8 +290,11 @@ def service_request(
     status: str = "draft",
     intent: str = "order",
     authored: dt.datetime | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
-    """An imaging ServiceRequest (a draft order by default)."""
+    """An imaging ServiceRequest (a draft order by default); ``reason`` is the indication
+    it records (``reasonCode`` text; none by default: such an order is asked for one
+    rather than rated "no criteria apply")."""
     out: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "id": id,
@@ -302,6 +305,8 @@ def service_request(
     }
     if authored is not None:
         out["authoredOn"] = fhir_datetime(authored)
+    if reason is not None:
+        out["reasonCode"] = [{"text": reason}]
     return out
 
 

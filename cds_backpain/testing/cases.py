@@ -62,6 +62,9 @@ _MAX_AGE = 120
 _MAX_DAYS = 3650
 _PLANS_PER_RULE = 48
 _SEXES = ("female", "male", "other", "unknown")
+#: The indication every built draft order records (an order without one is not rated
+#: "no criteria apply" but asked for its indication).
+ORDER_REASON = "Low back pain"
 _SIDES: tuple[str, ...] = get_args(Laterality)
 _MODALITIES: tuple[str, ...] = get_args(Modality)
 
@@ -450,10 +453,18 @@ def _need_resource(
         options = [c for c in concepts if book.modalities.get(c) == modality] or [concept]
         concept = draw(st.sampled_from(options))
         code = draw(concept_codes(book, concept, forbid=bad - {concept}))
+        # With its indication recorded, so that a rating rule's conclusion stands.
         res = _fhir.service_request(
-            "x", [code.coding()], status="draft", authored=now - dt.timedelta(minutes=10)
+            "x",
+            [code.coding()],
+            status="draft",
+            authored=now - dt.timedelta(minutes=10),
+            reason=ORDER_REASON,
         )
-        return res, _facts_of(book, code, "order", i, modality=book.modalities.get(concept))
+        facts = _facts_of(
+            book, code, "order", i, modality=book.modalities.get(concept), indication=True
+        )
+        return res, facts
 
     return gen()
 

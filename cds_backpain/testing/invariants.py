@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..emit.cards import indication_order
 from ..evaluation import AbsenceSupport, ConclusionSupport
 from .builders import reference
 from .strategies import VOID_FORMS, negation_twins
@@ -105,7 +106,8 @@ def label_example(evaluation: Evaluation) -> None:
 
 def outcome(evaluation: Evaluation) -> Json:
     """What a clinician would see, as canonical JSON: headline, conclusions, rules fired,
-    ratings, cards and output bundle (no input-position details such as issue paths)."""
+    ratings, orders missing an indication, cards and output bundle (no input-position
+    details such as issue paths)."""
     out = evaluation.to_json()
     return {
         "patient": out.get("patient"),
@@ -116,6 +118,7 @@ def outcome(evaluation: Evaluation) -> Json:
             (json.dumps(d, sort_keys=True) for d in out.get("derivations", [])),
         ),
         "ratings": out.get("ratings", {}),
+        "missing_indication": out.get("missing_indication", []),
         "cards": out.get("cards", []),
         "bundle": out.get("bundle", {}),
     }
@@ -273,11 +276,14 @@ def check_cards_conform(evaluation: Evaluation, knowledge: Any | None = None) ->
     """Cards follow CDS Hooks 2.0: required members, summary under 140 characters, known
     indicator, no null or empty member, selectionBehavior with suggestions, displays on
     override reasons, unique uuids, most urgent first, one card per conclusion with the
-    policy's indicator, and the decision-support disclaimer in every detail."""
+    policy's indicator, one card after them per order left unrated for want of an
+    indication (never ``info``: it asks, it does not reassure), and the decision-support
+    disclaimer in every detail."""
     kb = _knowledge(knowledge)
 
     uuids: list[str] = []
     ranks = []
+    asked: list[str] = []
     by_id = {c.id: c for c in evaluation.conclusions}
     topics = []
     for i, card in enumerate(evaluation.cards):
@@ -324,6 +330,15 @@ def check_cards_conform(evaluation: Evaluation, knowledge: Any | None = None) ->
             assert str(link.get("url", "")).startswith(("https://", "http://")), (
                 f"{where}: link url is not absolute"
             )
+        order = indication_order(card)
+        if order is not None:
+            assert order in evaluation.missing_indication, (
+                f"{where}: asks the indication of {order!r}, which is not missing one"
+            )
+            assert card["indicator"] != "info", f"{where}: an indication request is info"
+            asked.append(order)
+            continue
+        assert not asked, f"{where}: a conclusion card after an indication request"
         topic = source.get("topic", {}).get("code")
         topics.append(topic)
         concl = by_id.get(topic)
@@ -334,6 +349,11 @@ def check_cards_conform(evaluation: Evaluation, knowledge: Any | None = None) ->
             f"{where}: indicator {card['indicator']!r} for {concl.urgency} (policy says {want!r})"
         )
     assert len(set(uuids)) == len(uuids), "card or suggestion uuids repeat"
+    assert sorted(asked) == sorted(evaluation.missing_indication), (
+        f"indication asked of {sorted(asked)}, missing for {list(evaluation.missing_indication)}"
+    )
+    unrated = set(evaluation.missing_indication) & set(evaluation.ratings)
+    assert not unrated, f"orders both rated and missing an indication: {sorted(unrated)}"
     assert ranks == sorted(ranks, reverse=True), "cards are not ordered most urgent first"
     shown = set(topics)
     flagged = any(c.red_flag for c in evaluation.conclusions)

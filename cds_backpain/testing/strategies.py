@@ -613,10 +613,13 @@ def imaging_orders(
     knowledge: Knowledgeish | None = None,
     subject: str = "Patient/pat",
     statuses: st.SearchStrategy[str] | None = None,
+    reasons: st.SearchStrategy[str | None] | None = None,
 ) -> st.SearchStrategy[Json]:
-    """An imaging ServiceRequest (draft by default) of an order concept."""
+    """An imaging ServiceRequest (draft by default) of an order concept, with or without
+    an indication (``reasons``: its ``reasonCode`` text, None for none; default both)."""
     instant = evaluation_instant(now)
     status_s = _or(statuses, st.just("draft"))
+    reason_s = _or(reasons, st.sampled_from([None, "Low back pain"]))
 
     keys = _concept_strategy(concept, "order", knowledge)
 
@@ -629,6 +632,7 @@ def imaging_orders(
             subject=subject,
             status=draw(status_s),
             authored=instant - dt.timedelta(minutes=10),
+            reason=draw(reason_s),
         )
 
     return gen()

@@ -187,7 +187,7 @@ def recency_windows(compiled: CompiledRules) -> tuple[RecencyWindow, ...]:
 def triage(evaluation: Any) -> Json:
     """What the clinician is told, without times or ids that move with the record: the
     headline, each recommendation (id, category, urgency, imaging, red flag), the rules that
-    fired and the order ratings."""
+    fired, the order ratings and the orders asked for their indication."""
     return {
         "urgency": evaluation.urgency,
         "imaging": evaluation.imaging,
@@ -196,4 +196,5 @@ def triage(evaluation: Any) -> Json:
         ),
         "rules": sorted({d.rule for d in evaluation.derivations}),
         "ratings": dict(sorted(evaluation.ratings.items())),
+        "missing_indication": list(evaluation.missing_indication),
     }

@@ -91,3 +91,39 @@ def test_an_order_without_indication_is_not_rated_and_asks_for_it(service, mri_d
     r = service.call(SIGN, hook_request("order-sign", [patient], drafts=[with_reason]))
     rating = r.json()["systemActions"][0]["resource"]["extension"][0]
     assert rating["valueCodeableConcept"]["coding"][0]["code"] == "no-criteria-apply"
+
+
+def test_the_service_asks_what_the_library_asks(service, mri_draft):
+    from cds_backpain import evaluate
+    from cds_backpain.examples import EXAMPLES_NOW
+
+    patient = next(r for r in example_resources("09-") if r["resourceType"] == "Patient")
+    draft = _draft_for(mri_draft, patient["id"])
+    draft.pop("reasonCode")
+    r = service.call(SIGN, hook_request("order-sign", [patient], drafts=[draft]))
+    library = evaluate([patient, draft], now=EXAMPLES_NOW)
+    assert library.missing_indication == (f"ServiceRequest/{draft['id']}",)
+    assert [(c["summary"], c["indicator"], c["detail"]) for c in r.json()["cards"]] == [
+        (c["summary"], c["indicator"], c["detail"]) for c in library.cards
+    ]
+
+
+def test_order_select_asks_the_indication_of_the_selected_orders_only(service, mri_draft):
+    patient = next(r for r in example_resources("09-") if r["resourceType"] == "Patient")
+    asked = _draft_for(mri_draft, patient["id"], id="mri-no-reason")
+    asked.pop("reasonCode")
+    given = _draft_for(mri_draft, patient["id"], id="mri-reason", reasonCode=[{"text": "pain"}])
+    drafts = [asked, given]
+
+    def summaries(selected: str) -> list[str]:
+        body = hook_request("order-select", [patient], drafts=drafts, selections=[selected])
+        r = service.call(SELECT, body)
+        assert r.status_code == 200, r.text
+        check_response(r.json())
+        return [c["summary"] for c in r.json()["cards"]]
+
+    assert not any(
+        s.startswith("Add the indication") for s in summaries("ServiceRequest/mri-reason")
+    )
+    (only,) = summaries("ServiceRequest/mri-no-reason")
+    assert only.startswith("Add the indication to the draft MRI lumbar spine")
