@@ -21,8 +21,7 @@ from ._errors import (
     KnowledgeError,
 )
 from .engine.base import Engine
-from .kb.knowledge import Knowledge
-from .results import (
+from .evaluation import (
     Conclusion,
     Derivation,
     Evaluation,
@@ -33,6 +32,7 @@ from .results import (
     SourceSpan,
     SuggestionOut,
 )
+from .kb.knowledge import Knowledge
 from .settings import Settings
 
 if TYPE_CHECKING:

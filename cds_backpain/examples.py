@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .results import Evaluation
+from .evaluation import Evaluation
 
 EXAMPLES_NOW = "2026-06-01T12:00:00Z"
 

@@ -1,7 +1,7 @@
 """The JSON Schema of ``Evaluation.to_json()``: the evaluation's JSON contract.
 
 The shipped file ``cds_backpain/schemas/evaluation.schema.json`` is generated from the
-output models (:mod:`cds_backpain.results`) plus the rendered ``cards`` and ``bundle``;
+output models (:mod:`cds_backpain.evaluation`) plus the rendered ``cards`` and ``bundle``;
 ``tests/test_output_schema.py`` checks it is current and validates every bundled
 example's output against it. Regenerate with ``python -m cds_backpain.output_schema``.
 Guide: docs/output.md.
@@ -73,7 +73,7 @@ def _drop_omitted(schema: dict[str, Any]) -> None:
 
 def evaluation_schema() -> dict[str, Any]:
     """The schema, generated from the output models (what the shipped file must equal)."""
-    from .results import Evaluation
+    from .evaluation import Evaluation
 
     schema = Evaluation.model_json_schema(mode="serialization")
     for sub in schema.get("$defs", {}).values():

@@ -15,12 +15,12 @@ from .engine.base import Engine
 from .engine.fact_classes import run_on_classes
 from .engine.prepare import engine_input
 from .engine.select import get_engine
+from .evaluation import Conclusion, Derivation, Evaluation, KnowledgeStamp
 from .facts import Fact
 from .ingest import Limits, ParsedJSON, ingest
 from .kb.knowledge import Knowledge
 from .kb.loader import load_knowledge
 from .resolve import derivations, headline, resolve
-from .results import Conclusion, Derivation, Evaluation, KnowledgeStamp
 from .settings import Settings, applied, current
 
 #: Evaluation instants outside ``[EARLIEST, LATEST)`` are refused: before it no patient's

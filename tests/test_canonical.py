@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 
 from cds_backpain import evaluate
-from cds_backpain.emit._shared import BASE, CANONICAL_ENV
+from cds_backpain.emit.canonical import BASE
 from cds_backpain.emit.conformance import conformance_resources
 from cds_backpain.examples import EXAMPLES_NOW, load_examples
 from cds_backpain.kb.loader import load_knowledge
 from cds_backpain.publish.fhir_package import canonical_urls, resources_of
+from cds_backpain.settings import CANONICAL_ENV
 
 #: Identifier systems (not code systems: no definition to serve) and the knowledge URI.
 IDENTIFIER_SYSTEMS = {f"{BASE}/knowledge-digest", f"{BASE}/source-span", f"{BASE}/guideline"}

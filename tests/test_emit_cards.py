@@ -18,17 +18,17 @@ from markdown_it import MarkdownIt
 from cds_backpain._errors import KnowledgeError
 from cds_backpain.emit import build_cards, escape_markdown, render_card_markdown
 from cds_backpain.emit.markdown import markdown_link, normalize_text
-from cds_backpain.facts import Fact
-from cds_backpain.kb.knowledge import Knowledge
-from cds_backpain.kb.models import SourceQuote
-from cds_backpain.kb.provenance import resolve_quote
-from cds_backpain.results import (
+from cds_backpain.evaluation import (
     Conclusion,
     Derivation,
     GuidelineCitation,
     SourceSpan,
     SuggestionOut,
 )
+from cds_backpain.facts import Fact
+from cds_backpain.kb.knowledge import Knowledge
+from cds_backpain.kb.models import SourceQuote
+from cds_backpain.kb.provenance import resolve_quote
 
 PATIENT = "Patient/p1"
 

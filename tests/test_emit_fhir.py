@@ -13,12 +13,12 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 from cds_backpain.emit import build_bundle
-from cds_backpain.emit._shared import BASE
+from cds_backpain.emit.canonical import BASE
 from cds_backpain.emit.fhir_bundle import IMPLICABLE_TYPES
+from cds_backpain.evaluation import Conclusion, GuidelineCitation, SourceSpan
 from cds_backpain.kb.knowledge import Knowledge
 from cds_backpain.kb.models import SourceQuote
 from cds_backpain.kb.provenance import resolve_quote, sha256_hex
-from cds_backpain.results import Conclusion, GuidelineCitation, SourceSpan
 
 PATIENT = "Patient/p1"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -27,7 +27,7 @@ from test_ingest_support import (
 )
 
 from cds_backpain import InvalidInputError, evaluate
-from cds_backpain.results import Evaluation
+from cds_backpain.evaluation import Evaluation
 
 V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 DAR = "http://terminology.hl7.org/CodeSystem/data-absent-reason"

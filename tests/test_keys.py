@@ -7,10 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cds_backpain.engine.keys import Absence, ConcludedConcept, InputFact, parse_key
-from cds_backpain.kb.knowledge import CitedGuideline, CitedPassage
-from cds_backpain.kb.loader import load_knowledge
-from cds_backpain.kb.models import GuidelineRef, SourceQuote
-from cds_backpain.results import (
+from cds_backpain.evaluation import (
     AbsenceSupport,
     ConclusionSupport,
     Derivation,
@@ -18,6 +15,9 @@ from cds_backpain.results import (
     ResourceSupport,
     parse_support,
 )
+from cds_backpain.kb.knowledge import CitedGuideline, CitedPassage
+from cds_backpain.kb.loader import load_knowledge
+from cds_backpain.kb.models import GuidelineRef, SourceQuote
 
 CONCEPT = st.from_regex(r"[a-z][a-z0-9_]{0,20}", fullmatch=True)
 

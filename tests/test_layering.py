@@ -22,11 +22,11 @@ LAYERS: list[set[str]] = [
         "_errors",
         "vocabulary",
         "settings",
-    },  # the types kb and results share; settings read at the edges
+    },  # the types kb and evaluation share; settings read at the edges
     {"facts"},
     {"engine"},
     {"kb"},
-    {"results"},
+    {"evaluation"},  # the output model
     {"ingest", "resolve", "emit"},
     {"pipeline"},
     {"(api)"},  # cds_backpain/__init__.py: the public names

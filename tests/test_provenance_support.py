@@ -23,14 +23,14 @@ from hypothesis import strategies as st
 
 from cds_backpain import KnowledgeError, evaluate, load_knowledge
 from cds_backpain.emit import build_cards
-from cds_backpain.emit._shared import SUPPORTS_EXTENSION
+from cds_backpain.emit.canonical import SUPPORTS_EXTENSION
+from cds_backpain.evaluation import Conclusion, GuidelineCitation
 from cds_backpain.examples import load_examples
 from cds_backpain.kb.links import internal_notes
 from cds_backpain.kb.loader import knowledge_root
 from cds_backpain.kb.models import SUPPORTS, Rule
 from cds_backpain.kb.supports import required_supports, unsupported
 from cds_backpain.resolve import _provenance
-from cds_backpain.results import Conclusion, GuidelineCitation
 
 EXAMPLES = load_examples()
 REFUSED = ("studylib.net", "scribd.com", "docslib.org", "doczz.net", "slideplayer.com")

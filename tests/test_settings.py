@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cds_backpain import Settings, evaluate
-from cds_backpain.emit._shared import BASE
+from cds_backpain.emit.canonical import BASE
 from cds_backpain.examples import EXAMPLES_NOW, load_examples
 from cds_backpain.settings import applied, current
 

@@ -49,5 +49,5 @@ def test_a_type_checker_sees_the_public_functions_and_types():
     assert r.returncode == 0, r.stdout + r.stderr
     revealed = [line for line in r.stdout.splitlines() if "Revealed type" in line]
     assert len(revealed) == 2, r.stdout
-    assert "def (data:" in revealed[0] and "cds_backpain.results.Evaluation" in revealed[0]
+    assert "def (data:" in revealed[0] and "cds_backpain.evaluation.Evaluation" in revealed[0]
     assert "cds_backpain.kb.knowledge.Knowledge" in revealed[1]

@@ -1,4 +1,4 @@
-"""The vocabulary kb and results share: generated from the knowledge, checked at load."""
+"""The vocabulary kb and evaluation share: generated from the knowledge, checked at load."""
 
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from .ndjson import PatientGroup, is_patient_line
 
 if TYPE_CHECKING:
+    from ..evaluation import Evaluation
     from ..kb.knowledge import Knowledge
-    from ..results import Evaluation
 
 STATUSES = ("ok", "invalid", "error")
 

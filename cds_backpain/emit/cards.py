@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fhir.resources.R4B import get_fhir_model_class
 
 from .._errors import KnowledgeError
-from ..results import (
+from ..evaluation import (
     AbsenceSupport,
     Conclusion,
     Derivation,
@@ -26,20 +26,14 @@ from ..results import (
     SourceSpan,
     SuggestionOut,
 )
-from ._shared import (
-    KNOWLEDGE_EXTENSION,
-    OVERRIDE_REASONS_SYSTEM,
-    RULES_SYSTEM,
-    category_words,
-    dedupe,
-    knowledge_stamp,
-    ordered_conclusions,
-    prune,
-    rebase,
-    stable_uuid,
-    validating,
-)
+from .canonical import OVERRIDE_REASONS_SYSTEM, RULES_SYSTEM, rebase
+from .ids import stable_uuid
 from .markdown import escape_markdown, markdown_link, normalize_text, safe_url, truncate
+from .ordering import ordered_conclusions
+from .pruning import dedupe, prune
+from .stamps import KNOWLEDGE_EXTENSION, knowledge_stamp
+from .validation import validating
+from .words import category_words
 
 if TYPE_CHECKING:
     from ..facts import Fact
@@ -155,7 +149,7 @@ def _card(
             {"system": OVERRIDE_REASONS_SYSTEM, "code": code, "display": display}
             for code, display in knowledge.displays[OVERRIDE_REASONS_SYSTEM].items()
         ]
-    return prune(card)
+    return cast(dict[str, Any], prune(card))
 
 
 # -- detail ---------------------------------------------------------------------------
@@ -405,7 +399,7 @@ def suggestion_resource(
         raise KnowledgeError(
             f"template {s.template!r} is not a valid FHIR R4 resource: {exc}"
         ) from exc
-    return prune(resource)
+    return cast(dict[str, Any], prune(resource))
 
 
 # -- gallery --------------------------------------------------------------------------

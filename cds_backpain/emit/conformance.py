@@ -8,7 +8,7 @@
 * ``knowledge/valuesets/``: the value sets the rules read.
 
 The service serves them at ``/fhir/<type>/<id>``, with the exported artifacts, under the
-configured canonical base (:func:`~._shared.canonical_base`).
+configured canonical base (:func:`~.canonical.canonical_base`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._shared import rebase
+from .canonical import rebase
 
 if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge

@@ -18,7 +18,7 @@
 Every cited passage and guideline (``documentation`` and ``entity``) carries the
 ``provenance-supports`` extension: what it is evidence for (advice, urgency, imaging,
 background). URLs under the knowledge's canonical base are emitted under the configured
-one (:func:`~._shared.canonical_base`).
+one (:func:`~.canonical.canonical_base`).
 
 Every resource is validated with the fhir.resources R4B models; ids and fullUrls are
 uuid5, so identical inputs give an identical Bundle.
@@ -29,34 +29,32 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
+from ..evaluation import Conclusion, Derivation, GuidelineCitation, SourceSpan
 from ..kb.provenance import sha256_hex
-from ..results import Conclusion, Derivation, GuidelineCitation, SourceSpan
-from ._shared import (
+from .canonical import (
     CATEGORY_SYSTEM,
     GUIDELINE_SYSTEM,
     KNOWLEDGE_DIGEST_SYSTEM,
     KNOWLEDGE_URI,
     SOURCE_PASSAGE_EXT,
     SOURCE_SPAN_SYSTEM,
-    category_words,
-    dedupe,
-    fhir_instant,
-    ordered_conclusions,
-    package_version,
-    prune,
     rebase,
-    stable_uuid,
     supports_extensions,
-    validating,
 )
 from .cards import suggestion_resource
+from .ids import stable_uuid
 from .markdown import normalize_text, truncate
+from .ordering import ordered_conclusions
+from .pruning import dedupe, prune
+from .stamps import fhir_instant, package_version
+from .validation import validating
+from .words import category_words
 
 if TYPE_CHECKING:
     from ..kb.knowledge import Knowledge
@@ -174,7 +172,7 @@ def build_bundle(
 def _validated(resource: dict[str, Any]) -> dict[str, Any]:
     """``resource`` pruned, validated with its R4B model, as canonical plain JSON."""
     model = get_fhir_model_class(resource["resourceType"]).model_validate(prune(resource))
-    return prune(json.loads(model.model_dump_json()))
+    return cast(dict[str, Any], prune(json.loads(model.model_dump_json())))
 
 
 def _coding_category(c: Conclusion, knowledge: Knowledge) -> dict[str, Any]:

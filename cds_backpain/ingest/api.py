@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 
 from .._errors import InternalError, InvalidInputError
+from ..evaluation import Issue
 from ..facts import Fact
-from ..results import Issue
 from .extract import Extractor, patient_fact
 from .identity import (
     PatientMatcher,

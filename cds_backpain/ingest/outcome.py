@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from .._errors import InputLimitError, InvalidInputError
-from ..results import Issue
+from ..evaluation import Issue
 
 #: The longest piece of input text an error or warning may echo.
 ECHO_MAX = 80

@@ -33,7 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..emit._shared import (
+from ..emit.canonical import (
     BASE,
     CATEGORY_SYSTEM,
     KNOWLEDGE_DIGEST_SYSTEM,
@@ -517,7 +517,7 @@ def write_package(kb: Knowledge, out: Path, *, tgz: bool = False) -> list[Path]:
 def canonical_urls(knowledge: Knowledge) -> set[str]:
     """Every canonical URL the knowledge defines (as written, under :data:`BASE`): its
     files and the artifacts exported from it."""
-    from ..emit._shared import BASE
+    from ..emit.canonical import BASE
     from ..emit.conformance import FOLDERS
 
     root = Path(knowledge.root)

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..evaluation import ConclusionSupport, Evaluation, ResourceSupport
 from ..examples import Example, load_examples
 from ..kb.knowledge import Knowledge
-from ..results import ConclusionSupport, Evaluation, ResourceSupport
 
 
 @dataclass

@@ -33,9 +33,9 @@ from .._errors import (
     InvalidInputError,
     KnowledgeError,
 )
+from ..evaluation import Evaluation
 from ..ingest import Limits, ParsedJSON
 from ..kb.knowledge import Knowledge
-from ..results import Evaluation
 from ..settings import Settings, applied
 from . import pama, screen
 from .auth import (

@@ -363,7 +363,7 @@ def reason_display(row: Any, knowledge: Knowledge) -> str:
     the display of its code in ``knowledge``'s CodeSystem, else the code."""
     if row.override_display:
         return str(row.override_display)
-    from ..emit._shared import unbase
+    from ..emit.canonical import unbase
 
     system = unbase(str(row.override_system or ""))
     known = knowledge.displays.get(system, {})

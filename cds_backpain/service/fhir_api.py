@@ -23,16 +23,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..emit._shared import BASE, fhir_instant, package_version, rebase, stable_uuid
+from ..emit.canonical import BASE, rebase
 from ..emit.conformance import conformance_resources
+from ..emit.ids import stable_uuid
+from ..emit.stamps import fhir_instant, package_version
 from ..kb.loader import load_knowledge
 from ..publish.fhir_package import FHIR_VERSION, TOP_ID, canonical, pathway_id, resources_of
 from .errors import JSONBody, ServiceError
 from .hooks import body_limits, parse_json_body
 
 if TYPE_CHECKING:
+    from ..evaluation import Evaluation
     from ..kb.knowledge import Knowledge
-    from ..results import Evaluation
 
 FHIR_JSON = "application/fhir+json"
 APPLY_DEFINITION = "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply"

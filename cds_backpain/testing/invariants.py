@@ -23,13 +23,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..results import AbsenceSupport, ConclusionSupport, SourceSpan
+from ..evaluation import AbsenceSupport, ConclusionSupport, SourceSpan
 from .builders import reference
 from .strategies import VOID_FORMS, negation_twins
 from .timeshift import triage
 
 if TYPE_CHECKING:
-    from ..results import Evaluation
+    from ..evaluation import Evaluation
 
 __all__ = [
     "SINGLE_CHECKS",

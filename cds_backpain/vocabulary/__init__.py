@@ -3,7 +3,7 @@
 The value types of a conclusion (category, urgency, imaging, order rating, what a cited
 passage supports), the side of a finding, the modality of an order, and the source passage a
 quote resolves to. ``kb`` validates the knowledge against them and builds
-:class:`SourceSpan`; ``results`` and ``facts`` type their models with them. ``Category`` is
+:class:`SourceSpan`; ``evaluation`` and ``facts`` type their models with them. ``Category`` is
 generated from ``knowledge/codesystems/conclusion-category.json``
 (:mod:`cds_backpain.kb.codegen`). Which urgency or imaging ranks above which is clinical
 judgement and lives in ``knowledge/policy.yaml``, not here.
