@@ -76,11 +76,29 @@ def derivations(
 class _Support:
     """What each fired rule rests on, computed once per evaluation (not once per conclusion)."""
 
-    def __init__(self, knowledge: Knowledge, facts: Sequence[Fact], firings: _KeyedFirings):
+    def __init__(
+        self,
+        knowledge: Knowledge,
+        facts: Sequence[Fact],
+        firings: _KeyedFirings,
+        withdrawn: frozenset[str] = frozenset(),
+    ):
         self._knowledge, self._facts, self._firings = knowledge, facts, firings
-        self.by_concept: dict[str, list[str]] = {}
+        # Concept -> the fired rules that concluded it. Where some of them stand and others
+        # were withdrawn by their own ``unless`` (a more specific card took their place), a
+        # chain goes through the standing ones only: a card never names, as its reason, a
+        # rule whose premise the record contradicts ("no back pain recorded" beside recorded
+        # back pain). What only withdrawn rules concluded keeps them all.
+        concluders: dict[str, list[str]] = {}
         for rid in firings:
-            self.by_concept.setdefault(knowledge.rules[rid].concept, []).append(rid)
+            concluders.setdefault(knowledge.rules[rid].concept, []).append(rid)
+        self.by_concept: dict[str, list[str]] = {
+            concept: [r for r in rids if r not in withdrawn] or rids
+            for concept, rids in concluders.items()
+        }
+        self._standing = {
+            concept for concept, rids in concluders.items() if any(r not in withdrawn for r in rids)
+        }
         self.uses: dict[str, list[str]] = {
             rid: sorted(k.concept for k in keys if isinstance(k, ConcludedConcept))
             for rid, keys in firings.items()
@@ -96,7 +114,10 @@ class _Support:
                 continue
             seen.add(rid)
             order.append(rid)
-            for concept in self.uses[rid]:
+            used = self.uses[rid]
+            # Of several conclusions a rule fired on (an ``any`` of red flags), the ones that
+            # stand are its reasons; only if none stands are the withdrawn ones named.
+            for concept in [c for c in used if c in self._standing] or used:
                 todo.extend(sorted(self.by_concept.get(concept, ())))
         return order
 
@@ -169,16 +190,18 @@ def resolve(
     present = concluded | found
 
     candidates = []
+    unless_withdrawn: set[str] = set()
     for rid, rule in knowledge.rules.items():
         rec = rule.recommend
         if rec is None or rid not in firings:
             continue
         if any(c in present for c in rec.unless):
+            unless_withdrawn.add(rid)
             continue
         candidates.append((rid, rec))
     candidates = apply_red_flag_policy(knowledge, candidates)
 
-    support = _Support(knowledge, facts, _typed(firings))
+    support = _Support(knowledge, facts, _typed(firings), frozenset(unless_withdrawn))
     conclusions = []
     for rid, rec in candidates:
         chain = support.chain(rid)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import json
 from typing import Any
 
 from emit_support import small_knowledge
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from cds_backpain import evaluate, load_knowledge
 from cds_backpain.evaluation import Conclusion, GuidelineCitation
+from cds_backpain.examples import load_examples
 from cds_backpain.facts import Fact
 from cds_backpain.resolve import derivations, headline, resolve
 from cds_backpain.testing import EXAMPLE_NOW, builders, examples, red_flag_bundles
@@ -448,3 +450,31 @@ def test_the_emitters_apply_the_same_policy_and_log_what_they_remove(caplog):
     }
     for withdrawn in ("keep-running", "info-reassurance", "order-not-indicated"):
         assert withdrawn in caplog.text
+
+
+def test_a_rating_names_the_red_flags_that_stand_not_the_ones_a_more_specific_card_replaced():
+    """Cauda equina with back pain, bilateral sciatica and retention, and a draft MRI: the
+    MRI is appropriate because of the cauda equina card that stands. Its reasons never name
+    the variants that card replaced (one of them says no back or leg symptoms are recorded)."""
+    example = next(e for e in load_examples() if e.name.startswith("09-"))
+    data = json.loads(example.path.read_text(encoding="utf-8"))
+    pid = next(
+        e["resource"]["id"] for e in data["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    order = builders.service_request(
+        "mri",
+        [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}],
+        subject=f"Patient/{pid}",
+    )
+    data["entry"].append(
+        {"fullUrl": "urn:uuid:6f1f7c4e-0000-4000-8000-000000000001", "resource": order}
+    )
+    ev = evaluate(data, now=example.now)
+    shown = {c.id: c for c in ev.conclusions}
+    assert "ces-established" in shown and "ces-sphincter-no-pain" not in shown
+    rating = next(c for c in ev.conclusions if c.rating == "appropriate")
+    assert "ces-established" in rating.rules
+    assert "ces-sphincter-no-pain" not in rating.rules
+    assert "ces-bilateral-radicular" not in rating.rules
+    card = next(c for c in ev.cards if "appropriateness criteria" in c["summary"])
+    assert "no back or leg symptoms" not in card["detail"]

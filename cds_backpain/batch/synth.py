@@ -304,7 +304,7 @@ class Generator:
         if item.as_ == "condition":
             return self._condition(code, subject, when, item.status)
         if item.as_ in ("finding", "negated"):
-            value = PRESENT if item.as_ == "finding" else ABSENT
+            answer = PRESENT if item.as_ == "finding" else ABSENT
             return {
                 "resourceType": "Observation",
                 "id": self._id(),
@@ -313,13 +313,14 @@ class Generator:
                 "code": code,
                 "subject": subject,
                 "effectiveDateTime": when,
-                "valueCodeableConcept": value,
+                "valueCodeableConcept": answer,
             }
         if item.as_ == "measure":
             unit = self.codes.units.get(item.concept) or "1"
-            value = round(rng.uniform(*item.value), 1)
+            # a score is a whole number (an int in the JSON), any other measure has one decimal
+            amount: float = round(rng.uniform(*item.value), 1)
             if unit == "{score}":
-                value = round(value)
+                amount = round(amount)
             return {
                 "resourceType": "Observation",
                 "id": self._id(),
@@ -328,7 +329,7 @@ class Generator:
                 "code": code,
                 "subject": subject,
                 "effectiveDateTime": when,
-                "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
+                "valueQuantity": {"value": amount, "unit": unit, "system": UCUM, "code": unit},
             }
         if item.as_ == "med":
             return {

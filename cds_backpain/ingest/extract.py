@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..facts import Fact, Laterality
 from ..kb.valuesets import normalise_system
@@ -45,7 +45,26 @@ from .units import convert
 from .unpack import Entry
 
 if TYPE_CHECKING:
+    # The R4B models are types only here: importing them all would load every module of
+    # fhir.resources they use on the first input, whatever resources it holds.
+    from fhir.resources.R4B.codeableconcept import CodeableConcept
+    from fhir.resources.R4B.condition import Condition
+    from fhir.resources.R4B.dosage import Dosage
+    from fhir.resources.R4B.medication import Medication
+    from fhir.resources.R4B.medicationdispense import MedicationDispense
+    from fhir.resources.R4B.medicationrequest import MedicationRequest
+    from fhir.resources.R4B.medicationstatement import MedicationStatement
+    from fhir.resources.R4B.observation import Observation, ObservationComponent
+    from fhir.resources.R4B.patient import Patient
+    from fhir.resources.R4B.procedure import Procedure
+    from fhir.resources.R4B.quantity import Quantity
+    from fhir.resources.R4B.servicerequest import ServiceRequest
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
     from ..kb.valuesets import ConceptMatch, ValueSetIndex
+
+    #: The resources a medication course is read from.
+    CourseResource = MedicationRequest | MedicationStatement | MedicationDispense
 
 UCUM = "http://unitsofmeasure.org"
 MAX_AGE_YEARS = 130
@@ -80,6 +99,14 @@ WEIGHT_LOSS = "weight-loss"
 LOAD_CHANGE = "running-load-change"
 
 
+#: FHIR R4 administrative gender codes, as the patient fact's ``sex``.
+_GENDERS: dict[str, Literal["male", "female", "other", "unknown"]] = {
+    "male": "male",
+    "female": "female",
+    "other": "other",
+    "unknown": "unknown",
+}
+
 FINDING_OR_MEASURE = frozenset({"finding", "measure"})
 QUALIFIER = frozenset({"qualifier"})
 
@@ -89,7 +116,7 @@ class _Part:
     """An Observation or one of its components: a code with its own value[x],
     interpretation and dataAbsentReason. ``panel``: an Observation that has components."""
 
-    element: Any
+    element: Observation | ObservationComponent
     where: str
     panel: bool = False
 
@@ -119,28 +146,43 @@ def _param(parameters: Mapping[str, Any], name: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _code_name(code: Any) -> str | None:
+def _code_name(code: CodeableConcept | None) -> str | None:
     """What a CodeableConcept calls itself: its text, else its first coding display."""
-    names = [getattr(code, "text", None)]
-    names += [c.display for c in getattr(code, "coding", None) or ()]
+    if code is None:
+        return None
+    names = [code.text] + [c.display for c in code.coding or ()]
     return next((n.strip() for n in names if isinstance(n, str) and n.strip()), None)
 
 
-def _codings(concepts: Iterable[Any]) -> list[tuple[str, str]]:
+def _model(e: Entry, *resource_types: str) -> FHIRAbstractModel:
+    """The validated model of an entry handed to an extractor, checked to be of one of
+    ``resource_types``.
+
+    This is the typing boundary of extraction: an entry holds its model as the generic
+    ``FHIRAbstractModel`` (validation builds it with the R4B class its resource type
+    names), and each handler casts the result to that class.
+    """
+    m = e.model
+    if m is None or m.get_resource_type() not in resource_types:
+        raise TypeError(f"{e.where}: no validated {' or '.join(resource_types)} model")
+    return m
+
+
+def _codings(concepts: Iterable[CodeableConcept | None]) -> list[tuple[str, str]]:
     """(system, code) of every coding, systems normalised (OID aliases resolved)."""
     out = []
     for cc in concepts:
-        for c in (getattr(cc, "coding", None) or []) if cc is not None else []:
+        for c in (cc.coding or []) if cc is not None else []:
             if c.system and c.code:
                 out.append((normalise_system(c.system), c.code.strip()))
     return out
 
 
-def _status_code(cc: Any, system: str) -> str | None:
+def _status_code(cc: CodeableConcept | None, system: str) -> str | None:
     for system_, code in _codings([cc]):
         if system_ == system:
             return code
-    for c in getattr(cc, "coding", None) or [] if cc is not None else []:
+    for c in (cc.coding or []) if cc is not None else []:
         if c.system is None and c.code:
             return c.code
     return None
@@ -179,7 +221,9 @@ class Extractor:
                     found.setdefault(m.concept, []).append(m)
         return found
 
-    def side(self, matches: list[ConceptMatch], body_sites: Iterable[Any]) -> Laterality | None:
+    def side(
+        self, matches: list[ConceptMatch], body_sites: Iterable[CodeableConcept | None]
+    ) -> Laterality | None:
         """Laterality from the codes themselves, else from bodySite qualifiers."""
         sides = {m.laterality for m in matches if m.laterality}
         if not sides:
@@ -195,7 +239,7 @@ class Extractor:
         return "bilateral"
 
     def instant(
-        self, value: Any, where: str, what: str, *, future_ok: bool = False
+        self, value: object, where: str, what: str, *, future_ok: bool = False
     ) -> dt.datetime | None:
         """A FHIR time as one UTC instant; records an error if it lies in the future."""
         t = fhir_time(value)
@@ -218,7 +262,7 @@ class Extractor:
     # -- resources -------------------------------------------------------------------------
 
     def condition(self, e: Entry) -> list[Fact]:
-        m = e.model
+        m = cast("Condition", _model(e, "Condition"))
         ver = _status_code(m.verificationStatus, CONDITION_VER_STATUS)
         if ver in VERIFICATION_EXCLUDED:
             return []
@@ -250,7 +294,7 @@ class Extractor:
         return facts
 
     def condition_days(self, e: Entry) -> int | None:
-        m = e.model
+        m = cast("Condition", _model(e, "Condition"))
         w = e.where
         onset: dt.datetime | None = None
         if m.onsetDateTime is not None:
@@ -263,9 +307,10 @@ class Extractor:
                     "value", "onsetPeriod ends before it starts", f"{w}.onsetPeriod"
                 )
             onset = start
-        elif m.onsetAge is not None or m.onsetRange is not None:
-            q = m.onsetAge if m.onsetAge is not None else m.onsetRange.low
-            onset = self.at_age(q, f"{w}.onsetAge" if m.onsetAge is not None else f"{w}.onsetRange")
+        elif m.onsetAge is not None:
+            onset = self.at_age(m.onsetAge, f"{w}.onsetAge")
+        elif m.onsetRange is not None:
+            onset = self.at_age(m.onsetRange.low, f"{w}.onsetRange")
         elif m.onsetString is not None:
             self.problems.warn(
                 "informational", "onsetString is free text and is not used", f"{w}.onsetString"
@@ -289,7 +334,7 @@ class Extractor:
             )
         return self.days_since(onset)
 
-    def at_age(self, q: Any, where: str) -> dt.datetime | None:
+    def at_age(self, q: Quantity | None, where: str) -> dt.datetime | None:
         if q is None or q.value is None:
             return None
         if self.birth is None:
@@ -316,7 +361,7 @@ class Extractor:
         return min(onset, self.now)
 
     def observation_when(self, e: Entry) -> dt.datetime | None:
-        m = e.model
+        m = cast("Observation", _model(e, "Observation"))
         w = e.where
         if m.effectiveDateTime is not None:
             return self.instant(m.effectiveDateTime, f"{w}.effectiveDateTime", "effective time")
@@ -343,7 +388,7 @@ class Extractor:
         interpretation, dataAbsentReason, unit conversion); the Observation's status,
         effective time and bodySite apply to it, and its facts cite the Observation.
         """
-        m = e.model
+        m = cast("Observation", _model(e, "Observation"))
         if m.status not in OBSERVATION_USED:
             return []
         parts = [_Part(m, e.where, panel=bool(m.component))]
@@ -457,7 +502,7 @@ class Extractor:
             value = float(q.value)
             if canonical is None:
                 return value
-            candidates = []
+            candidates: list[str | None] = []
             if q.code is not None and q.system in (None, UCUM):
                 candidates.append(q.code)
             if q.unit is not None:
@@ -484,18 +529,18 @@ class Extractor:
         )
         return None
 
-    def medication_product(self, e: Entry) -> tuple[list[tuple[str, str]], Any]:
+    def medication_product(self, e: Entry) -> tuple[list[tuple[str, str]], Medication | None]:
         """The drug codings of a course (its concept, or its Medication's code and
         ingredients) and the Medication model when it references one."""
-        m = e.model
+        m = _course_model(e)
         if m.medicationCodeableConcept is not None:
             return _codings([m.medicationCodeableConcept]), None
         ref = m.medicationReference.reference if m.medicationReference is not None else None
-        med = None
+        med: Medication | None = None
         if ref and ref.startswith("#"):
             med = next(
                 (
-                    c
+                    cast("Medication", c)  # its resource type is checked here
                     for c in (m.contained or [])
                     if getattr(c, "id", None) == ref[1:] and c.get_resource_type() == "Medication"
                 ),
@@ -504,7 +549,9 @@ class Extractor:
         else:
             target = self.resolver.resolve(ref, "Medication")
             if target is not None:
-                med = target.model
+                # resolve() returns only an entry of the type asked for; its model is None
+                # when the relevance screen skipped validating it.
+                med = cast("Medication | None", target.model)
                 e.notes["medication"] = target.key
         if med is None:
             self.problems.warn(
@@ -520,7 +567,9 @@ class Extractor:
         """The qualifier concepts (knowledge/valuesets, fact-kind qualifier) of ``codings``."""
         return set(self.match(codings, QUALIFIER))
 
-    def systemic(self, e: Entry, dosages: list[Any], med: Any) -> tuple[bool, bool]:
+    def systemic(
+        self, e: Entry, dosages: list[Dosage], med: Medication | None
+    ) -> tuple[bool, bool]:
         """(systemic, single administration) of a course, from Dosage.route and the
         Medication's dose form: every stated route non-systemic, or no route and a
         non-systemic dose form, is not systemic exposure; an injection route or form is a
@@ -538,7 +587,7 @@ class Extractor:
     def medication(self, e: Entry) -> list[Fact]:
         """Records the course of each drug class the resource matches; the facts are made
         per exposure episode afterwards (:meth:`exposures`)."""
-        m = e.model
+        m = _course_model(e)
         if m.status in MED_NO_FACT or getattr(m, "doNotPerform", None):
             return []
         if e.rt == "MedicationDispense" and m.status not in DISPENSE_USED:
@@ -559,7 +608,8 @@ class Extractor:
             )
             return []
         if e.rt == "MedicationRequest":
-            current = m.status == "active" and m.intent in ORDER_INTENTS
+            intent = cast("MedicationRequest", m).intent
+            current = m.status == "active" and intent in ORDER_INTENTS
         else:
             current = m.status == "active"
         self.check_periods(e, dosage_name, dosages)
@@ -575,9 +625,9 @@ class Extractor:
             self.out.used.add(e.notes["medication"])
         return []
 
-    def check_periods(self, e: Entry, dosage_name: str, dosages: list[Any]) -> None:
+    def check_periods(self, e: Entry, dosage_name: str, dosages: list[Dosage]) -> None:
         """Errors for course periods that end before they start."""
-        m = e.model
+        m = _course_model(e)
         periods = [(getattr(m, "effectivePeriod", None), f"{e.where}.effectivePeriod")]
         for i, d in enumerate(dosages):
             repeat = d.timing.repeat if d.timing is not None else None
@@ -618,7 +668,7 @@ class Extractor:
 
     def procedure(self, e: Entry) -> list[Fact]:
         """A completed Procedure (e.g. a lumbar discectomy) is a present finding of its concept."""
-        m = e.model
+        m = cast("Procedure", _model(e, "Procedure"))
         if m.status != "completed":
             return []
         matches = self.match(_codings([m.code]), frozenset({"finding"}))
@@ -646,7 +696,7 @@ class Extractor:
         ]
 
     def service_request(self, e: Entry) -> list[Fact]:
-        m = e.model
+        m = cast("ServiceRequest", _model(e, "ServiceRequest"))
         if m.status not in SERVICE_ORDER_STATUS or m.doNotPerform:
             return []
         matches = self.match(_codings([m.code]), frozenset({"order"}))
@@ -759,6 +809,12 @@ class Extractor:
         return self.derived_fact(concept, change, latest, earlier)
 
 
+def _course_model(e: Entry) -> CourseResource:
+    """The MedicationRequest, MedicationStatement or MedicationDispense of a course entry."""
+    m = _model(e, "MedicationRequest", "MedicationStatement", "MedicationDispense")
+    return cast("CourseResource", m)
+
+
 def _latest(items: list[Measured]) -> Measured:
     """The most recent reading; ties (and undated readings) broken by source reference."""
     floor = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -769,7 +825,7 @@ def patient_fact(
     entry: Entry, now: dt.datetime, problems: Problems
 ) -> tuple[Fact, FhirTime | None]:
     """The patient fact (age at ``now``, sex) and the birth date used for ages at onset."""
-    m = entry.model
+    m = cast("Patient", _model(entry, "Patient"))
     birth = fhir_time(m.birthDate) if m.birthDate is not None else None
     age = None
     where = f"{entry.where}.birthDate"
@@ -791,6 +847,6 @@ def patient_fact(
             problems.error("value", f"Patient age {age} is over {MAX_AGE_YEARS} years", where)
     # FHIR R4 administrative gender; absent is read as "unknown", so that rules with a
     # sex-specific threshold apply their sex-neutral (safer) reading.
-    sex = m.gender if m.gender in ("male", "female", "other", "unknown") else "unknown"
+    sex = _GENDERS.get(m.gender or "", "unknown")
     fact = Fact(kind="patient", concept="patient", source=entry.key, age=age, sex=sex)
     return fact, birth

@@ -50,7 +50,7 @@ class ParsedJSON:
         return ParsedJSON(list(items), self.limits)
 
 
-JsonInput = bytes | bytearray | memoryview | str | dict | list | Path | ParsedJSON
+JsonInput = bytes | bytearray | memoryview | str | dict[str, Any] | list[Any] | Path | ParsedJSON
 
 
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -235,13 +235,14 @@ def load_json(data: JsonInput, limits: Limits) -> dict[str, Any] | list[Any]:
             return data.value
         data = data.value  # checked under other limits: checked again below
     if isinstance(data, Path):
+        path = data
         try:
-            size = data.stat().st_size
+            size = path.stat().st_size
             if size > limits.max_bytes:
                 fail_limit("max_bytes", limits.max_bytes, f"input file is {size} bytes")
-            data = data.read_bytes()
+            data = path.read_bytes()
         except OSError as exc:
-            fail("not-found", f"cannot read input file {clip(data.name, 60)!r}: {exc.strerror}")
+            fail("not-found", f"cannot read input file {clip(path.name, 60)!r}: {exc.strerror}")
     if isinstance(data, bytearray | memoryview):
         data = bytes(data)
     encoded = None

@@ -105,7 +105,8 @@ class Runtime:
 
 
 def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime  # starlette's State holds Any
+    return runtime
 
 
 def _log_fields(scope: Scope) -> dict[str, Any]:
@@ -457,16 +458,16 @@ class JwtAuthMiddleware:
         """The JWT ``aud`` expected: the public URL plus the path, never a URL built
         from the request's Host or X-Forwarded-* headers (check_serving requires it)."""
         assert self.public_url, "production mode runs only with a public URL"
-        return self.public_url + scope["path"]
+        path: str = scope["path"]
+        return self.public_url + path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         protected = scope["type"] == "http" and any(
             path == p or path.startswith(p + "/") for p in self.PROTECTED
         )
-        runtime: Runtime | None = (
-            getattr(scope.get("app").state, "runtime", None) if scope.get("app") else None
-        )
+        app = scope.get("app")
+        runtime: Runtime | None = getattr(app.state, "runtime", None) if app else None
         authenticator = runtime.authenticator if runtime else None
         if not protected or not self.required:
             await self.app(scope, receive, send)

@@ -126,7 +126,8 @@ class TrustedIssuer(BaseModel):
     def static_key(self, kid: str) -> dict[str, Any] | None:
         for k in (self.jwks or {}).get("keys", ()):
             if k.get("kid") == kid:
-                return k
+                key: dict[str, Any] = k  # a JWK (a JSON object) of the trust file
+                return key
         return None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,7 @@ def read_structured_file(path: str | os.PathLike[str]) -> Any:
 def load_config(
     config_file: str | os.PathLike[str] | None = None,
     overrides: dict[str, Any] | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> ServiceConfig:
     """Resolve the configuration: defaults < file < environment < ``overrides``."""
     env = os.environ if environ is None else environ
@@ -203,7 +204,7 @@ def load_config(
         raise ConfigError(_describe(exc)) from None
 
 
-def config_from_env(environ: dict[str, str] | None = None) -> ServiceConfig:
+def config_from_env(environ: Mapping[str, str] | None = None) -> ServiceConfig:
     """The configuration the ``serve`` command handed to this worker."""
     env = os.environ if environ is None else environ
     raw = env.get(CONFIG_ENV)

@@ -336,8 +336,8 @@ class FeedbackStore:
         latest: dict[tuple[str, str], tuple[str, str]] = {}
         seen: dict[tuple[str, str], set[str]] = defaultdict(set)
         for row in fb:
-            card = cards.get(row.card_uuid)
-            rule = (card.rule or "(no rule)") if card else UNKNOWN_RULE
+            issued = cards.get(row.card_uuid)
+            rule = (issued.rule or "(no rule)") if issued else UNKNOWN_RULE
             rep = reports.setdefault(rule, RuleReport(rule))
             rep.feedback += 1
             key = (rule, row.card_uuid)

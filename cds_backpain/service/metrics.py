@@ -39,7 +39,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .discovery import SERVICES
-from .logs import StatusRecorder
+from .errors import StatusRecorder
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -108,7 +108,8 @@ class Metrics:
         if self.multiprocess:
             from prometheus_client import multiprocess
 
-            multiprocess.MultiProcessCollector(self.registry)
+            # prometheus_client leaves this constructor unannotated
+            multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
 
     def hook_call(
         self,

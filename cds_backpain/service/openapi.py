@@ -15,7 +15,8 @@ from .schema import load_schema
 
 def _components() -> dict[str, Any]:
     text = json.dumps(load_schema()["$defs"]).replace('"#/$defs/', '"#/components/schemas/')
-    return json.loads(text)
+    components: dict[str, Any] = json.loads(text)  # the $defs object, references rewritten
+    return components
 
 
 def _json(ref: str) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document served at ``/openapi.json``."""
-    security = [{"cdsClientJwt": []}]
+    security: list[dict[str, list[str]]] = [{"cdsClientJwt": []}]
     paths: dict[str, Any] = {
         "/cds-services": {
             "get": {

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..emit.cards import indication_order
+from ..emit.markdown import truncate
 from ..evaluation import Conclusion, Evaluation
 from ..kb.knowledge import Knowledge
 from .config import ServiceConfig
@@ -155,7 +156,7 @@ def remove_order_suggestion(
     name = order_name(resource, knowledge)
     words = knowledge.wording
     return {
-        "label": words.remove_order_label.format(order=name)[:80],
+        "label": truncate(words.remove_order_label.format(order=name), 80),
         "uuid": str(uuid.uuid5(_NAMESPACE, f"remove|{card_uuid}|{order}")),
         "isRecommended": False,
         "actions": [

@@ -341,9 +341,9 @@ def next_link(bundle: Mapping[str, Any]) -> str | None:
         if (
             isinstance(link, dict)
             and link.get("relation") == "next"
-            and isinstance(link.get("url"), str)
+            and isinstance(url := link.get("url"), str)
         ):
-            return link["url"]
+            return url
     return None
 
 

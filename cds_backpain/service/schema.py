@@ -24,7 +24,8 @@ SCHEMA_PATH = Path(__file__).with_name("schemas") / "cds-hooks-2.0.schema.json"
 @cache
 def load_schema() -> dict[str, Any]:
     """The schema document (``$defs`` hold every message type)."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))  # an object
+    return schema
 
 
 @cache

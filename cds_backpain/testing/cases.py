@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from hypothesis import assume
 from hypothesis import strategies as st
@@ -66,6 +66,9 @@ _SEXES = ("female", "male", "other", "unknown")
 #: "no criteria apply" but asked for its indication).
 ORDER_REASON = "Low back pain"
 _SIDES: tuple[str, ...] = get_args(Laterality)
+#: The values of a finding Observation that answer no / yes: a boolean or Absent / Present.
+_NO_ANSWERS: tuple[bool | Mapping[str, Any], ...] = (False, ABSENT)
+_YES_ANSWERS: tuple[bool | Mapping[str, Any], ...] = (True, PRESENT)
 _MODALITIES: tuple[str, ...] = get_args(Modality)
 
 
@@ -127,7 +130,10 @@ def _int_interval(tests: Iterable[CTest], attr: str, lo: int, hi: int) -> _Inter
     return _Interval(lo, hi)
 
 
-def _choices(tests: Iterable[CTest], attr: str, universe: Sequence[object]) -> list[object]:
+_T = TypeVar("_T")
+
+
+def _choices(tests: Iterable[CTest], attr: str, universe: Sequence[_T]) -> list[_T]:
     relevant = [t for t in tests if t.attribute == attr]
     return [u for u in universe if all(t.holds({attr: u}) for t in relevant)]
 
@@ -188,7 +194,7 @@ def _branch_plans(
                 _step(
                     rule.id,
                     age=_int_interval(pat.tests, "age", 0, _MAX_AGE),
-                    sexes=frozenset(_choices(pat.tests, "sex", _SEXES)),  # type: ignore[arg-type]
+                    sexes=frozenset(_choices(pat.tests, "sex", _SEXES)),
                 )
             ]
         elif pat.kind == "absent":
@@ -284,11 +290,17 @@ def _witness(kb: Knowledgeish, plan: _Plan) -> tuple[int, str] | None:
             attrs = _representative(need, allowed[0])
         except IndexError:
             return None
-        needs.append(Fact(kind=need.kind, concept=allowed[0], source=f"Need/{i}", **attrs))  # type: ignore[arg-type]
+        needs.append(
+            Fact.model_validate(
+                {"kind": need.kind, "concept": allowed[0], "source": f"Need/{i}", **attrs}
+            )
+        )
     ages = dict.fromkeys([*(_pick(plan.age, a) for a in _TRY_AGES), plan.age.lo, plan.age.hi])
     for age in ages:
         for sex in sorted(plan.sexes):
-            patient = Fact(kind="patient", concept="patient", age=age, sex=sex)  # type: ignore[arg-type]
+            patient = Fact.model_validate(
+                {"kind": "patient", "concept": "patient", "age": age, "sex": sex}
+            )
             if _fires(kb, plan.rule, [patient, *needs])[0]:
                 return age, sex
     return None
@@ -297,7 +309,8 @@ def _witness(kb: Knowledgeish, plan: _Plan) -> tuple[int, str] | None:
 def _plans_for(book: CodeBook, rule_id: str) -> list[_Plan]:
     with book.lock:
         if rule_id in book.plans:
-            return book.plans[rule_id]
+            cached: list[_Plan] = book.plans[rule_id]  # the cache this function fills
+            return cached
     kb = book.knowledge
     rec = kb.rules[rule_id].recommend
     unless = frozenset(rec.unless) if rec is not None else frozenset()
@@ -329,7 +342,7 @@ def _value(tests: Sequence[CTest], unit: str) -> st.SearchStrategy[float | int]:
     if exact:
         return st.sampled_from(list(exact[0] if isinstance(exact[0], tuple) else (exact[0],)))
     scaled = [
-        CTest(t.attribute, t.op, t.value * scale)  # type: ignore[operator]
+        CTest(t.attribute, t.op, t.value * scale)
         for t in tests
         if t.attribute == "value" and isinstance(t.value, int | float)
     ]
@@ -348,7 +361,9 @@ def _facts_of(book: CodeBook, code: ValueSetCode, kind: str, i: int, **attrs: An
     for concept in sorted(code.concepts):
         if book.kinds.get(concept) != kind:
             continue
-        out.append(Fact(kind=kind, concept=concept, source=f"Need/{i}", **attrs))  # type: ignore[arg-type]
+        out.append(
+            Fact.model_validate({"kind": kind, "concept": concept, "source": f"Need/{i}", **attrs})
+        )
     return out
 
 
@@ -390,7 +405,7 @@ def _need_resource(
                     [code.coding()],
                     status=draw(st.sampled_from(EVIDENCE_OBSERVATION)),
                     effective=when,
-                    value=draw(st.sampled_from([False, ABSENT])),
+                    value=draw(st.sampled_from(_NO_ANSWERS)),
                     side=body_side,
                 )
             elif status == "active" and body_side is None and draw(st.booleans()):
@@ -399,7 +414,7 @@ def _need_resource(
                     [code.coding()],
                     status=draw(st.sampled_from(EVIDENCE_OBSERVATION)),
                     effective=when,
-                    value=draw(st.sampled_from([True, PRESENT])),
+                    value=draw(st.sampled_from(_YES_ANSWERS)),
                 )
             else:
                 clinical = CURRENT_CLINICAL if status == "active" else HISTORY_CLINICAL
@@ -514,7 +529,9 @@ def _case_strategy(
             gender=sex,
             birth_date=_fhir.birth_date_for_age(age, now, draw(st.integers(0, 364))),
         )
-        facts = [Fact(kind="patient", concept="patient", age=age, sex=sex)]  # type: ignore[arg-type]
+        facts = [
+            Fact.model_validate({"kind": "patient", "concept": "patient", "age": age, "sex": sex})
+        ]
         needed = []
         for i, n in enumerate(plan.needs):
             res, predicted = draw(_need_resource(book, n, plan.forbid, now, i))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..emit.cards import indication_order
-from ..evaluation import AbsenceSupport, ConclusionSupport
+from ..evaluation import AbsenceSupport, ConclusionSupport, SourceSpan
 from .builders import reference
 from .strategies import VOID_FORMS, negation_twins
 from .timeshift import triage
@@ -194,7 +194,7 @@ def check_provenance_resolves(evaluation: Evaluation, knowledge: Any | None = No
         assert c.provenance, f"conclusion {c.id!r} has no provenance"
         assert c.rules and c.rules[0] in kb.rules, f"conclusion {c.id!r}: unknown rule {c.rules}"
         for p in c.provenance:
-            if hasattr(p, "quote"):
+            if isinstance(p, SourceSpan):
                 text = kb.texts.get(p.source)
                 assert text is not None, f"{c.id}: unknown source document {p.source!r}"
                 assert 0 <= p.start < p.end <= len(text), (
@@ -383,10 +383,13 @@ def _render(markdown: str) -> str | None:
     except ImportError:  # pragma: no cover - markdown-it-py is a dev extra
         return None
     md = MarkdownIt("gfm-like", {"html": True, "linkify": True})
+    # markdown-it-py types render() as returning Any; it returns the HTML text.
+    html: str
     try:
-        return md.render(markdown)
+        html = md.render(markdown)
     except Exception:  # linkify-it missing: render without autolinks
-        return MarkdownIt("commonmark", {"html": True}).render(markdown)
+        html = MarkdownIt("commonmark", {"html": True}).render(markdown)
+    return html
 
 
 def check_markdown_safe(evaluation: Evaluation, knowledge: Any | None = None) -> None:

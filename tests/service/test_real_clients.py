@@ -215,3 +215,35 @@ def test_an_untrusted_fhir_server_certificate_is_named(tmp_path):
         server.server_close()
     assert "TLS certificate is not trusted" in message
     assert "SSL_CERT_FILE" in message
+
+
+def test_a_long_order_name_is_cut_at_a_word_in_the_remove_suggestion_label():
+    """The sandbox's PAMA screen sends the CPT display as the order's name ("Magnetic
+    resonance (eg, proton) imaging, spinal canal and contents, lumbar; without contrast
+    material"): the button label was cut mid-word ("... spinal canal an")."""
+    from cds_backpain.emit.markdown import ELLIPSIS
+    from cds_backpain.kb.loader import load_knowledge
+    from cds_backpain.service.pama import remove_order_suggestion
+
+    display = (
+        "Magnetic resonance (eg, proton) imaging, spinal canal and contents, lumbar; "
+        "without contrast material"
+    )
+    draft = {
+        "resourceType": "ServiceRequest",
+        "id": "example-request-id",
+        "status": "draft",
+        "intent": "plan",
+        "code": {
+            "coding": [
+                {"system": "http://www.ama-assn.org/go/cpt", "code": "72148", "display": display}
+            ],
+            "text": display,
+        },
+        "subject": {"reference": "Patient/pat-02"},
+    }
+    label = remove_order_suggestion("card-1", draft, load_knowledge())["label"]
+    assert len(label) <= 80
+    assert label.endswith(ELLIPSIS), label
+    words = label.removesuffix(ELLIPSIS).split()
+    assert words[-1] in display.split(), label  # a whole word before the ellipsis

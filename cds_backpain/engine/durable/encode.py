@@ -77,10 +77,10 @@ class DurablePlan:
 
     def encode(
         self, facts: Sequence[Mapping[str, object]], sid: str, ids: Sequence[int]
-    ) -> tuple[list[dict[str, object]], list[str | None]]:
+    ) -> tuple[list[dict[str, object]], list[str]]:
         """Wire rows for the facts a pattern can match, and every fact's key by position."""
         rows: list[dict[str, object]] = []
-        keys: list[str | None] = []
+        keys: list[str] = []
         kinds, concepts, slots = self.kinds, self.concepts, self.slots
         isfinite = math.isfinite
         for pos, fact in enumerate(facts):
@@ -101,12 +101,12 @@ class DurablePlan:
                     row["concept"] = cid
             for slot in slots[kid]:
                 value = fact.get(slot.attribute, _MISSING)
-                kind_of = type(value)
-                if kind_of is str:
-                    index = slot.strs.get(value)  # type: ignore[call-overload]
-                elif kind_of is bool:
-                    index = slot.bools.get(value)  # type: ignore[call-overload]
-                elif kind_of is int or isinstance(value, int | float):
+                # Exactly a str (a str subclass, an enum, is no rule constant); a bool; a number.
+                if type(value) is str and isinstance(value, str):
+                    index = slot.strs.get(value)
+                elif isinstance(value, bool):
+                    index = slot.bools.get(value)
+                elif isinstance(value, int | float):
                     if isinstance(value, float) and not isfinite(value):
                         raise EngineError(
                             f"fact {key!r}: {slot.attribute} is {value!r}; only finite numbers"

@@ -161,7 +161,7 @@ class _Sessions:
         self._local = threading.local()
 
 
-class _QuietHost(_durable.Host):
+class _QuietHost(_durable.Host):  # type: ignore[misc]  # durable-rules is untyped (Any)
     """A Host without dispatcher threads (D5) whose actions are resolved by name."""
 
     def __init__(self, resolve: Callable[[str], Callable[[Any], None]]):
@@ -188,7 +188,7 @@ class _Call:
 
     entry: _Entry
     sid: str
-    keys: list[str | None]
+    keys: list[str]
     support: dict[int, set[int]] = field(default_factory=dict)
     concluded: set[str] = field(default_factory=set)
     actions: int = 0
@@ -212,7 +212,13 @@ class DurableEngine:
         self._host = _QuietHost(self._action)
         self._leaked = 0
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e._after_fork())
+
+        def after_fork_in_child() -> None:
+            engine = ref()
+            if engine is not None:
+                engine._after_fork()
+
+        os.register_at_fork(after_in_child=after_fork_in_child)
 
     # ------------------------------------------------------------------ public
 
@@ -265,7 +271,7 @@ class DurableEngine:
         plan = compile_plan(rules)
         self._names += 1
         name = f"cds-{str(rules.digest)[:16]}-{self._names}"
-        definition = {**plan.definition, "$init": dict(_GUARD)}
+        definition: dict[str, dict[str, object]] = {**plan.definition, "$init": dict(_GUARD)}
         definition = {k: {**v} for k, v in definition.items()}  # set_rulesets mutates its input
         try:
             self._host.register_rulesets({name: definition})
@@ -343,7 +349,7 @@ class DurableEngine:
         keys, position = call.keys, self._identities.position
         rule_ids = call.entry.plan.rule_ids
         return {
-            rule_ids[i]: frozenset(keys[position[fid]] for fid in ids)  # type: ignore[misc]
+            rule_ids[i]: frozenset(keys[position[fid]] for fid in ids)
             for i, ids in sorted(call.support.items())
         }
 

@@ -21,8 +21,9 @@ import math
 import re
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
+from typing import Literal, cast
 
 from ..._errors import EngineError
 from ..compiled import CompiledRules, CPattern, CTest
@@ -136,9 +137,9 @@ def _check_pattern(where: str, pattern: CPattern) -> None:
                 raise EngineError(f"{where}: {test.op} needs a finite number, got {v!r}")
         elif test.op in ("eq", "in"):
             values = (test.value,) if test.op == "eq" else test.value
-            if test.op == "in" and (not isinstance(values, tuple | list | frozenset) or not values):
+            if not isinstance(values, tuple | list | frozenset) or not values:  # only "in"
                 raise EngineError(f"{where}: 'in' needs a non-empty tuple, got {values!r}")
-            for v in values:  # type: ignore[union-attr]
+            for v in values:
                 if type(v) not in (str, bool, int, float) or (
                     isinstance(v, float) and not math.isfinite(v)
                 ):
@@ -156,8 +157,29 @@ def _typed(value: Scalar) -> tuple[str, Scalar]:
     return ("n", value)
 
 
+# CTest.value is an ``object`` (a scalar, or a tuple for "in"); the two accessors below
+# are typed by what :func:`_check_pattern` has checked before any other use.
+
+
 def _eq_values(test: CTest) -> tuple[Scalar, ...]:
-    return (test.value,) if test.op == "eq" else tuple(test.value)  # type: ignore[arg-type]
+    """The constants of an ``eq`` or ``in`` test."""
+    if test.op == "eq":
+        return (cast("Scalar", test.value),)
+    return tuple(cast("Iterable[Scalar]", test.value))
+
+
+def _threshold(test: CTest) -> int | float:
+    """The finite number a range test compares with."""
+    return cast("int | float", test.value)
+
+
+def _constant_index(slot: Slot, value: Scalar) -> int:
+    """The index of a rule constant in the table of its :func:`_typed` class."""
+    if isinstance(value, str):
+        return slot.strs[value]
+    if isinstance(value, bool):
+        return slot.bools[value]
+    return slot.nums[value]
 
 
 def _satisfiable(tests: Sequence[CTest]) -> bool:
@@ -173,18 +195,18 @@ def _satisfiable(tests: Sequence[CTest]) -> bool:
         )
     lo, lo_strict, hi, hi_strict = -math.inf, False, math.inf, False
     for t in ranges:
-        v = t.value
+        v = _threshold(t)
         if t.op in ("gt", "ge"):
-            if v > lo:  # type: ignore[operator]
+            if v > lo:
                 lo, lo_strict = v, t.op == "gt"
             elif v == lo:
                 lo_strict = lo_strict or t.op == "gt"
         else:
-            if v < hi:  # type: ignore[operator]
+            if v < hi:
                 hi, hi_strict = v, t.op == "lt"
             elif v == hi:
                 hi_strict = hi_strict or t.op == "lt"
-    return lo < hi or (lo == hi and not lo_strict and not hi_strict)  # type: ignore[operator]
+    return lo < hi or (lo == hi and not lo_strict and not hi_strict)
 
 
 def _disjoint(p: CPattern, q: CPattern) -> bool:
@@ -209,7 +231,7 @@ def _build_slots(
         for t in p.tests:
             attrs_by_kind[p.kind].add(t.attribute)
             if t.op in _RANGE_OPS:
-                thresholds[t.attribute].add(t.value)  # type: ignore[arg-type]
+                thresholds[t.attribute].add(_threshold(t))
             else:
                 constants[t.attribute].update(_typed(v) for v in _eq_values(t))
     built: dict[str, Slot] = {}
@@ -217,10 +239,15 @@ def _build_slots(
         strs: dict[str, int] = {}
         bools: dict[bool, int] = {}
         nums: dict[int | float, int] = {}
-        table = {"s": strs, "b": bools, "n": nums}
         ordered = sorted(constants[attr], key=lambda tv: (tv[0], repr(tv[1])))
-        for index, (tag, value) in enumerate(ordered):
-            table[tag][value] = index  # type: ignore[index]
+        for index, (_, value) in enumerate(ordered):
+            # the tag is the value's exact type (constants are checked str/bool/int/float)
+            if isinstance(value, str):
+                strs[value] = index
+            elif isinstance(value, bool):
+                bools[value] = index
+            else:
+                nums[value] = index
         ths = tuple(sorted(thresholds[attr])) if attr in thresholds else None
         built[attr] = Slot(
             attribute=attr,
@@ -243,7 +270,14 @@ def _rank(slot: Slot, value: int | float) -> int:
     return 2 * bisect_left(slot.thresholds, value) + (value in slot.threshold_set)
 
 
-Condition = tuple[object, ...]
+#: ("eq", property, constant index): the property equals the constant.
+EqCondition = tuple[Literal["eq"], str, int]
+#: ("rng", property, operator, rank): a range test (``nex`` for the $init guard).
+RangeCondition = tuple[Literal["rng"], str, str, int]
+#: ("or", property, constant indices): the property equals one of them.
+OrCondition = tuple[Literal["or"], str, tuple[int, ...]]
+#: One alpha-network condition of a pattern.
+Condition = EqCondition | RangeCondition | OrCondition
 
 
 def _conditions(
@@ -259,29 +293,28 @@ def _conditions(
         out.append(("eq", "concept", cids[0]))
     elif cids:
         out.append(("or", "concept", tuple(cids)))
-    eqs: set[Condition] = set()
-    ranges: set[Condition] = set()
-    ors: set[Condition] = set()
+    eqs: set[EqCondition] = set()
+    ranges: set[RangeCondition] = set()
+    ors: set[OrCondition] = set()
     for t in pattern.tests:
         slot = slots[t.attribute]
         if t.op in _RANGE_OPS:
-            ranges.add(("rng", slot.rank_name, t.op, _rank(slot, t.value)))  # type: ignore[arg-type]
+            ranges.add(("rng", slot.rank_name, t.op, _rank(slot, _threshold(t))))
             continue
-        table = {"s": slot.strs, "b": slot.bools, "n": slot.nums}
-        ids = sorted({table[tag][v] for tag, v in map(_typed, _eq_values(t))})  # type: ignore[index]
+        ids = sorted({_constant_index(slot, v) for v in _eq_values(t)})
         if len(ids) == 1:
             eqs.add(("eq", slot.eq_name, ids[0]))
         else:
             ors.add(("or", slot.eq_name, tuple(ids)))
-    return out + sorted(eqs) + sorted(ranges) + sorted(ors)  # type: ignore[type-var]
+    return out + sorted(eqs) + sorted(ranges) + sorted(ors)
 
 
 def _condition_json(c: Condition) -> dict[str, object]:
     if c[0] == "eq":
-        return {c[1]: c[2]}  # type: ignore[dict-item]
+        return {c[1]: c[2]}
     if c[0] == "rng":
-        return {_RANGE_OPS[c[2]]: {c[1]: c[3]}}  # type: ignore[index,dict-item]
-    return {"$or": [{c[1]: v} for v in c[2]]}  # type: ignore[attr-defined,dict-item]
+        return {_RANGE_OPS[c[2]]: {c[1]: c[3]}}
+    return {"$or": [{c[1]: v} for v in c[2]]}
 
 
 class _AlphaNode:
@@ -304,7 +337,7 @@ class _AlphaNode:
                 node = node.rng.setdefault(c[1:], _AlphaNode())
             else:
                 child = _AlphaNode()
-                node.ors.append((c[1], c[2], child))  # type: ignore[arg-type]
+                node.ors.append((c[1], c[2], child))
                 node = child
         node.rules += 1
 
