@@ -166,3 +166,15 @@ def test_the_architecture_doc_shows_these_layers():
     assert documented_layers() == expected, (
         "docs/architecture.md's layering table and LAYERS differ: keep them in step"
     )
+
+
+def test_the_service_reads_input_only_through_ingests_public_names():
+    """The transport uses ``cds_backpain.ingest``'s public API (``parse_json``,
+    ``expected_patient``, ``count_relevant``, ...), never its private modules."""
+    private = {
+        (module_name(path), target)
+        for path in sorted((PACKAGE / "service").rglob("*.py"))
+        for target in imports(path)
+        if target.startswith("cds_backpain.ingest.")
+    }
+    assert private == set()

@@ -10,7 +10,18 @@ its :class:`ParsedJSON` (or parts of it) is then read without a second check.
 
 from __future__ import annotations
 
-from .api import Ingested, ingest
+from .api import Ingested, count_relevant, ingest
+from .outcome import clip
 from .parse import Limits, ParsedJSON, parse_json
+from .r4 import VALIDATED_TYPES
 
-__all__ = ["Ingested", "Limits", "ParsedJSON", "ingest", "parse_json"]
+__all__ = [
+    "VALIDATED_TYPES",
+    "Ingested",
+    "Limits",
+    "ParsedJSON",
+    "clip",
+    "count_relevant",
+    "ingest",
+    "parse_json",
+]

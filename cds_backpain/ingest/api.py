@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +103,19 @@ class Ingested:
     orders: tuple[str, ...]
     #: Seconds spent: ``parse``, ``validate`` (fhir.resources models), ``extract``, ``total``.
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+def count_relevant(resources: Sequence[object], valuesets: ValueSetIndex) -> int:
+    """How many of ``resources`` (raw JSON values) the rules may read, by the relevance
+    screen ingest applies before validating (anything odd counts: it would be validated)."""
+    screen = relevance_screen(valuesets)
+    return sum(
+        1
+        for r in resources
+        if not isinstance(r, dict)
+        or not isinstance(r.get("resourceType"), str)
+        or screen(Entry(r["resourceType"], r, r["resourceType"]))
+    )
 
 
 def _fact_key(f: Fact) -> tuple[str, str, str, str]:

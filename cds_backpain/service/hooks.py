@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .._errors import InputLimitError, InvalidInputError
-from ..ingest import Limits, ParsedJSON, parse_json
-from ..ingest.outcome import clip
+from ..ingest import Limits, ParsedJSON, clip, parse_json
 from .config import ServiceConfig
 from .discovery import ServiceDefinition
 from .errors import ServiceError, issue, operation_outcome

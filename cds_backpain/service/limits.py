@@ -161,8 +161,7 @@ def refuse_costly(
     or a Bundle's entries) are relevant to the rules (their codes in ``valuesets``, those
     of the knowledge the service evaluates with): checked before any is validated, so
     no worker is held."""
-    from ..ingest.api import relevance_screen
-    from ..ingest.unpack import Entry
+    from ..ingest import count_relevant
 
     if isinstance(resources, dict):
         entries = resources.get("entry")
@@ -170,14 +169,7 @@ def refuse_costly(
         resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
     if len(resources) <= max_relevant:
         return
-    screen = relevance_screen(valuesets)
-    relevant = sum(
-        1
-        for r in resources
-        if not isinstance(r, dict)
-        or not isinstance(r.get("resourceType"), str)
-        or screen(Entry(r["resourceType"], r, r["resourceType"]))
-    )
+    relevant = count_relevant(resources, valuesets)
     if relevant > max_relevant:
         raise ServiceError.simple(
             413,

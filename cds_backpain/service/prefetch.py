@@ -29,8 +29,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import httpx
 
 from .._errors import InvalidInputError
-from ..ingest.outcome import clip
-from ..ingest.parse import Limits, load_json
+from ..ingest import Limits, clip, parse_json
 from .errors import ServiceError, issue, operation_outcome
 
 log = logging.getLogger("cds_backpain.service.prefetch")
@@ -259,7 +258,7 @@ class FhirFetcher:
 
     def _json(self, data: bytes) -> Any:
         try:
-            return load_json(data, self.limits)
+            return parse_json(data, self.limits).value
         except InvalidInputError as exc:  # InputLimitError included
             first = (exc.outcome.get("issue") or [{}])[0].get("diagnostics", "")
             raise _Unavailable(f"the FHIR server's answer cannot be read: {first}") from None

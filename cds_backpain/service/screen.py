@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..ingest.r4 import VALIDATED_TYPES
+from ..ingest import VALIDATED_TYPES
 from .errors import issue, operation_outcome
 
 if TYPE_CHECKING:
