@@ -17,6 +17,7 @@ from cds_backpain.kb.loader import load_knowledge
 
 EXAMPLES = load_examples()
 URGENCY_LINE = re.compile(r"\*\*Urgency:\*\* ([^·]+) ·")
+RATING_LINE = re.compile(r"^\*\*Order rating:\*\* (.+)$", re.M)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,11 @@ def test_no_card_says_routine_beside_a_prompt_summary(cards):
     assert "routine" not in " ".join(words.values())
     for name, listed in cards.items():
         for card in listed:
-            urgency = URGENCY_LINE.search(card["detail"]).group(1)
+            line = URGENCY_LINE.search(card["detail"])
+            if line is None:  # a rating card: its line gives the rating (test below)
+                assert RATING_LINE.search(card["detail"]), (name, card["summary"])
+                continue
+            urgency = line.group(1)
             if re.search(r"\b(promptly|soon|today|same-day|now)\b", card["summary"]):
                 assert "routine" not in urgency, (name, card["summary"], urgency)
 
@@ -59,3 +64,19 @@ def test_an_order_rated_not_appropriate_is_a_warning(cards):
 def test_self_care_comes_before_the_return_to_running(cards):
     topics = [c["source"]["topic"]["code"] for c in cards["01-mechanical-runner-baseline"]]
     assert topics.index("mech-self-care") < topics.index("mech-running-prevention")
+
+
+def test_a_rating_card_states_the_rating_not_an_urgency_of_its_own(cards):
+    """A card rating a draft order says "Order rating: Appropriate" (or Not appropriate...),
+    never "Urgency: self-care · Imaging: none advised" beside the order it endorses."""
+    words = load_knowledge().wording.rating
+    rated = 0
+    for listed in cards.values():
+        for card in listed:
+            line = RATING_LINE.search(card["detail"])
+            if line is None:
+                continue
+            rated += 1
+            assert line.group(1) in words.values(), card["summary"]
+            assert not URGENCY_LINE.search(card["detail"]), card["summary"]
+    assert rated

@@ -212,11 +212,17 @@ def _detail(
     facts: Sequence[Fact],
 ) -> str:
     words = knowledge.wording
-    blocks = [
-        words.disclaimer,
-        f"**Urgency:** {escape_markdown(words.urgency.get(c.urgency, c.urgency))} · "
-        f"**Imaging:** {escape_markdown(words.imaging.get(c.imaging, c.imaging))}",
-    ]
+    if c.rating is not None:
+        headline = (
+            f"**{escape_markdown(words.rating_label)}:** "
+            f"{escape_markdown(words.rating.get(c.rating, c.rating))}"
+        )
+    else:
+        headline = (
+            f"**Urgency:** {escape_markdown(words.urgency.get(c.urgency, c.urgency))} · "
+            f"**Imaging:** {escape_markdown(words.imaging.get(c.imaging, c.imaging))}"
+        )
+    blocks = [words.disclaimer, headline]
     if c.advice:
         blocks.append("\n".join(f"- {escape_markdown(a)}" for a in c.advice))
     why = _why(c, knowledge, by_rule, facts)

@@ -356,6 +356,9 @@ class Wording(_Strict):
     imaging: dict[Imaging, str]
     #: Display of each order rating (Argonaut pama-rating codes) in the PAMA system actions.
     rating: dict[Rating, str]
+    #: Label of the line a rating card shows in place of "Urgency · Imaging": a rating
+    #: judges a draft order; it advises no urgency or imaging of its own.
+    rating_label: str = Field(default="Order rating", min_length=3, max_length=40)
     #: On a card whose suggestions another card already offers: ``{summary}`` of that one.
     same_actions_as: str = Field(min_length=5)
     #: Label and description of the PAMA "remove the draft order" suggestion; ``{order}``.
