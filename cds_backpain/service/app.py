@@ -486,7 +486,9 @@ class JwtAuthMiddleware:
         except AuthError as exc:
             if metrics := metrics_of(scope):
                 metrics.auth_failure(exc.reason)
-            log.info(
+            # warning: a client shows nothing for a 401 ("No recommendations"), so an
+            # integrator must see it (a discovery URL spelt other than --public-url, say)
+            log.warning(
                 "authentication failed",
                 extra={
                     "event": "auth_failed",

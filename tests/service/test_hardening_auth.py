@@ -130,3 +130,5 @@ def test_client_values_are_clipped_in_the_log_and_tokens_never_logged(service):
     assert longest < 20_000, longest
     failed = [r for r in _records(service.log) if r.get("event") == "auth_failed"]
     assert any(str(r.get("iss", "")).startswith("https://iii") for r in failed)
+    # the client shows "No recommendations" for a 401: the integrator sees a warning
+    assert {r["level"] for r in failed} == {"warning"}
