@@ -149,8 +149,11 @@ class _Support:
 def _provenance(knowledge: Knowledge, chain: Sequence[str]) -> tuple[Provenance, ...]:
     items: list[Provenance] = []
     seen: set[tuple[object, ...]] = set()
+    rested_on = {knowledge.rules[rid].concept for rid in chain}
     for rid in chain:
         for cited in knowledge.citations(rid):
+            if cited.ref.when_chain and rested_on.isdisjoint(cited.ref.when_chain):
+                continue  # e.g. a paediatric variant on an adult's rating card
             if isinstance(cited, CitedGuideline):
                 g = cited.guideline
                 item: Provenance = GuidelineCitation(

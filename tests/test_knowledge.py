@@ -152,3 +152,22 @@ def test_patterns_that_could_match_one_fact_are_refused(kb_copy):
 def test_negation_of_a_derived_conclusion_is_refused(kb_copy):
     _edit_first_rule(kb_copy, lambda r: r["when"].__setitem__("none", [{"conclusion": "anything"}]))
     assert "none" in _load_problems(kb_copy)
+
+
+def test_a_conditional_citation_must_name_a_concluded_concept(kb_copy):
+    def edit(rule):
+        rule["provenance"][0]["when_chain"] = ["no_rule_concludes_this"]
+
+    _edit_first_rule(kb_copy, edit)
+    assert "'when_chain' names 'no_rule_concludes_this'" in _load_problems(kb_copy)
+
+
+def test_a_conditional_citation_does_not_count_as_support(kb_copy):
+    """What a recommendation needs supported must be supported whatever the chain."""
+
+    def edit(rule):
+        for ref in rule["provenance"]:
+            ref["when_chain"] = [rule.get("conclude") or rule["id"].replace("-", "_")]
+
+    _edit_first_rule(kb_copy, edit)
+    assert "no provenance item supports" in _load_problems(kb_copy)

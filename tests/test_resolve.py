@@ -478,3 +478,54 @@ def test_a_rating_names_the_red_flags_that_stand_not_the_ones_a_more_specific_ca
     assert "ces-bilateral-radicular" not in rating.rules
     card = next(c for c in ev.cards if "appropriateness criteria" in c["summary"])
     assert "no back or leg symptoms" not in card["detail"]
+
+
+def _with_mri(data: dict[str, Any]) -> dict[str, Any]:
+    pid = next(
+        e["resource"]["id"] for e in data["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    order = builders.service_request(
+        "mri",
+        [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}],
+        subject=f"Patient/{pid}",
+    )
+    data["entry"].append(
+        {"fullUrl": "urn:uuid:6f1f7c4e-0000-4000-8000-000000000002", "resource": order}
+    )
+    return data
+
+
+def _rating_guidelines(ev) -> set[str]:
+    rating = next(c for c in ev.conclusions if c.rating == "appropriate")
+    return {p.guideline for p in rating.provenance if isinstance(p, GuidelineCitation)}
+
+
+def test_an_adults_rating_card_cites_no_paediatric_variant():
+    example = next(e for e in load_examples() if e.name.startswith("09-"))
+    data = _with_mri(json.loads(example.path.read_text(encoding="utf-8")))
+    cited = _rating_guidelines(evaluate(data, now=example.now))
+    assert "acr-lbp-v4" in cited  # the adult cauda equina variant
+    assert not cited & {"acr-child-v1", "acr-child-v2", "accesspeds-pars"}
+
+
+def test_a_febrile_childs_rating_card_cites_the_paediatric_variant():
+    now = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    child = builders.patient("kid", gender="female", birth_date=dt.date(2018, 3, 1))
+    pain = builders.condition(
+        "lbp",
+        [{"system": "http://snomed.info/sct", "code": "279039007"}],
+        subject="Patient/kid",
+        onset=now - dt.timedelta(days=3),
+    )
+    fever = builders.observation(
+        "t1",
+        [{"system": "http://loinc.org", "code": "8310-5"}],
+        subject="Patient/kid",
+        effective=now - dt.timedelta(hours=2),
+        value=(39.2, "Cel"),
+        category="vital-signs",
+    )
+    data = _with_mri(builders.bundle([child, pain, fever]))
+    ev = evaluate(data, now=now.isoformat())
+    assert any(c.id == "inf-fever-child" for c in ev.conclusions)
+    assert "acr-child-v2" in _rating_guidelines(ev)

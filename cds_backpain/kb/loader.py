@@ -198,6 +198,11 @@ def _load_rules(
         found: list[SourceSpan] = []
         cites_guideline = False
         for ref in rule.provenance:
+            for c in ref.when_chain:
+                if c not in concluded:
+                    problems.append(
+                        f"{where}: provenance 'when_chain' names {c!r}, which no rule concludes"
+                    )
             if isinstance(ref, GuidelineRef):
                 cites_guideline = True
                 if ref.guideline not in guidelines:

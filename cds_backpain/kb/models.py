@@ -196,6 +196,10 @@ class _Cited(_Strict):
     """A provenance item: what it cites, and what on the card it is evidence for."""
 
     supports: tuple[Support, ...] = Field(min_length=1)
+    #: Cited only when the conclusion rests on one of these concluded concepts (e.g. a
+    #: paediatric imaging variant on a rating rule that also serves adults); empty: always.
+    #: What a rule's recommendation needs supported must be supported by unconditional items.
+    when_chain: tuple[str, ...] = ()
 
     @field_validator("supports")
     @classmethod

@@ -42,7 +42,7 @@ def unsupported(rule: Rule) -> list[str]:
     rec = rule.recommend
     if rec is None:
         return []
-    given = {s for ref in rule.provenance for s in ref.supports}
+    given = {s for ref in rule.provenance if not ref.when_chain for s in ref.supports}
     out = []
     for need in required_supports(rec):
         if need in given:
